@@ -1,0 +1,4 @@
+//! Pipelines: a source, the rules and a sink wired into one job.
+
+pub mod mist;
+pub mod trap;

@@ -1,0 +1,1 @@
+//! The audit → SNMP job: decode audits, evaluate trap bindings, deliver notifications.

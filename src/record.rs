@@ -1,0 +1,292 @@
+//! Records: the plain data the interpreter produces and the sinks consume.
+//!
+//! Records know nothing of the rules language nor of the wire formats, so snapshot
+//! tests can lock them independently of both.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// One Pandora FMS agent, built by an agent mapping.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    /// Name of the agent mapping that built it.
+    pub rule: String,
+    /// `agent_name`: the agent's identity in Pandora.
+    pub name: String,
+    /// Other `<agent_data>` attributes (`agent_alias`, `group`, `interval`, ...), in rule order,
+    /// keyed by their Pandora attribute name.
+    pub attributes: Vec<(String, String)>,
+    pub modules: Vec<Module>,
+}
+
+impl Agent {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One Pandora module of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Module {
+    pub name: String,
+    /// Pandora module type, e.g. `generic_data`, `generic_proc`.
+    pub module_type: String,
+    pub data: String,
+    /// Optional `<module>` children (`description`, `unit`, `min_critical`, ...) in rule order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Module {
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One SNMP notification, built by a trap binding. The sender adds `sysUpTime.0` and
+/// `snmpTrapOID.0` in front of `varbinds` when it encodes the PDU.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trap {
+    /// Name of the trap binding that built it.
+    pub rule: String,
+    /// The NOTIFICATION-TYPE OID (`snmpTrapOID.0`).
+    pub oid: Oid,
+    /// The objects, in index order.
+    pub varbinds: Vec<VarBind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VarBind {
+    /// The object's index in the binding (1-based, as in the seed's configuration).
+    pub index: u32,
+    /// The object's name (`nameGateway`, ...).
+    pub name: String,
+    pub oid: Oid,
+    pub value: SnmpValue,
+}
+
+/// SNMP types a rule may give an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SnmpType {
+    OctetString,
+    Integer,
+    Gauge32,
+    Counter32,
+    Counter64,
+    TimeTicks,
+    IpAddress,
+    ObjectId,
+}
+
+impl SnmpType {
+    /// Every type with the name rules use for it.
+    pub const ALL: [(SnmpType, &'static str); 8] = [
+        (SnmpType::OctetString, "string"),
+        (SnmpType::Integer, "integer"),
+        (SnmpType::Gauge32, "gauge32"),
+        (SnmpType::Counter32, "counter32"),
+        (SnmpType::Counter64, "counter64"),
+        (SnmpType::TimeTicks, "timeticks"),
+        (SnmpType::IpAddress, "ipaddress"),
+        (SnmpType::ObjectId, "oid"),
+    ];
+
+    pub fn from_rule_name(name: &str) -> Option<SnmpType> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(t, _)| *t)
+    }
+
+    pub fn rule_name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("string")
+    }
+
+    /// The name SMIv2 and net-snmp print for it.
+    pub fn smi_name(self) -> &'static str {
+        match self {
+            SnmpType::OctetString => "OCTET STRING",
+            SnmpType::Integer => "INTEGER",
+            SnmpType::Gauge32 => "Gauge32",
+            SnmpType::Counter32 => "Counter32",
+            SnmpType::Counter64 => "Counter64",
+            SnmpType::TimeTicks => "TimeTicks",
+            SnmpType::IpAddress => "IpAddress",
+            SnmpType::ObjectId => "OBJECT IDENTIFIER",
+        }
+    }
+}
+
+/// A typed SNMP value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum SnmpValue {
+    OctetString(Vec<u8>),
+    Integer(i32),
+    Gauge32(u32),
+    Counter32(u32),
+    Counter64(u64),
+    TimeTicks(u32),
+    IpAddress([u8; 4]),
+    ObjectId(Oid),
+}
+
+impl SnmpValue {
+    pub fn snmp_type(&self) -> SnmpType {
+        match self {
+            SnmpValue::OctetString(_) => SnmpType::OctetString,
+            SnmpValue::Integer(_) => SnmpType::Integer,
+            SnmpValue::Gauge32(_) => SnmpType::Gauge32,
+            SnmpValue::Counter32(_) => SnmpType::Counter32,
+            SnmpValue::Counter64(_) => SnmpType::Counter64,
+            SnmpValue::TimeTicks(_) => SnmpType::TimeTicks,
+            SnmpValue::IpAddress(_) => SnmpType::IpAddress,
+            SnmpValue::ObjectId(_) => SnmpType::ObjectId,
+        }
+    }
+}
+
+impl fmt::Display for SnmpValue {
+    /// Strings are printed quoted with Rust escapes so that control characters and
+    /// trailing spaces stay visible in tables and snapshots.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnmpValue::OctetString(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => write!(f, "{text:?}"),
+                Err(_) => {
+                    f.write_str("0x")?;
+                    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                }
+            },
+            SnmpValue::Integer(v) => write!(f, "{v}"),
+            SnmpValue::Gauge32(v) | SnmpValue::Counter32(v) | SnmpValue::TimeTicks(v) => {
+                write!(f, "{v}")
+            }
+            SnmpValue::Counter64(v) => write!(f, "{v}"),
+            SnmpValue::IpAddress([a, b, c, d]) => write!(f, "{a}.{b}.{c}.{d}"),
+            SnmpValue::ObjectId(oid) => write!(f, "{oid}"),
+        }
+    }
+}
+
+/// An OBJECT IDENTIFIER, kept as its arcs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "String")]
+pub struct Oid(pub Vec<u32>);
+
+impl Oid {
+    pub fn arcs(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// This OID with one more arc.
+    pub fn child(&self, arc: u32) -> Oid {
+        let mut arcs = self.0.clone();
+        arcs.push(arc);
+        Oid(arcs)
+    }
+
+    pub fn starts_with(&self, prefix: &Oid) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+}
+
+impl From<Oid> for String {
+    fn from(oid: Oid) -> String {
+        oid.to_string()
+    }
+}
+
+impl fmt::Display for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, arc) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write!(f, "{arc}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OidError {
+    #[error("an OID needs at least two arcs")]
+    TooShort,
+    #[error("arc {0:?} is not a number from 0 to 4294967295")]
+    BadArc(String),
+    #[error("the first arc must be 0, 1 or 2 (found {0})")]
+    FirstArc(u32),
+    #[error("under first arc {0} the second arc must be below 40 (found {1})")]
+    SecondArc(u32, u32),
+    #[error("an OID has at most 128 arcs")]
+    TooLong,
+}
+
+impl FromStr for Oid {
+    type Err = OidError;
+
+    /// Parses dotted decimal, with or without a leading dot (`.1.3.6.1` as net-snmp prints).
+    fn from_str(text: &str) -> Result<Oid, OidError> {
+        let text = text.strip_prefix('.').unwrap_or(text);
+        let arcs = text
+            .split('.')
+            .map(|arc| {
+                if arc.is_empty() || !arc.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(OidError::BadArc(arc.to_owned()));
+                }
+                arc.parse::<u32>()
+                    .map_err(|_| OidError::BadArc(arc.to_owned()))
+            })
+            .collect::<Result<Vec<u32>, OidError>>()?;
+        if arcs.len() < 2 {
+            return Err(OidError::TooShort);
+        }
+        if arcs.len() > 128 {
+            return Err(OidError::TooLong);
+        }
+        // BER packs the first two arcs into one subidentifier: X*40+Y, so Y < 40 under 0 and 1.
+        match (arcs[0], arcs[1]) {
+            (first, _) if first > 2 => return Err(OidError::FirstArc(first)),
+            (first, second) if first < 2 && second >= 40 => {
+                return Err(OidError::SecondArc(first, second));
+            }
+            _ => {}
+        }
+        Ok(Oid(arcs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oid_round_trips_and_rejects_bad_text() {
+        let oid: Oid = ".1.3.6.1.4.1.39059.1.0.1".parse().unwrap();
+        assert_eq!(oid.to_string(), "1.3.6.1.4.1.39059.1.0.1");
+        assert_eq!("1".parse::<Oid>(), Err(OidError::TooShort));
+        assert_eq!("1..3".parse::<Oid>(), Err(OidError::BadArc(String::new())));
+        assert_eq!("3.1".parse::<Oid>(), Err(OidError::FirstArc(3)));
+        assert_eq!("1.40".parse::<Oid>(), Err(OidError::SecondArc(1, 40)));
+        assert!("1.3.+6".parse::<Oid>().is_err());
+    }
+
+    #[test]
+    fn snmp_type_names_round_trip() {
+        for (ty, name) in SnmpType::ALL {
+            assert_eq!(SnmpType::from_rule_name(name), Some(ty));
+            assert_eq!(ty.rule_name(), name);
+        }
+    }
+}

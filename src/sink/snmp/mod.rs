@@ -1,0 +1,1 @@
+//! SNMP notifications: BER encoding and delivery to managers.

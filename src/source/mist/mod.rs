@@ -1,0 +1,1 @@
+//! The Juniper Mist cloud API, fetched into the document agent mappings read.

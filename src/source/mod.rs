@@ -1,0 +1,4 @@
+//! Sources: outside systems turned into the JSON documents rules read.
+
+pub mod audit;
+pub mod mist;

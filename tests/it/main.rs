@@ -1,0 +1,10 @@
+//! Integration tests: one binary, one module per capability.
+
+mod audit;
+mod cli;
+mod common;
+mod lang;
+mod mib;
+mod mist;
+mod pandora;
+mod snmp;
