@@ -1,5 +1,8 @@
 //! Shared test helpers.
 
+// Each test module uses a different subset of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 /// insta settings shared by every snapshot test: snapshots live in the top-level `snapshots/`.
