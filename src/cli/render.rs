@@ -1,7 +1,303 @@
-//! `monbridge render` and `monbridge explain`.
+//! `monbridge render` and `monbridge explain`: evaluate rules over input data and print what
+//! they produce. Nothing is sent or written.
 
-use super::{CliError, RenderCommand};
+use std::fmt::Write as _;
 
-pub fn run(_command: &RenderCommand, _explain: bool) -> Result<u8, CliError> {
-    Err(CliError::Internal("render is not available yet".into()))
+use serde_json::{Value, json};
+
+use super::{CliError, RenderCommand, params_from, read_input};
+use crate::eval::{EvalError, Explained, Params};
+use crate::lang::RuleSet;
+use crate::record::{Agent, Trap};
+use crate::sink::pandora;
+use crate::source::audit;
+
+pub fn run(command: &RenderCommand, explain: bool) -> Result<u8, CliError> {
+    let output = match command {
+        RenderCommand::Trap(args) => {
+            let rules = args.rules.load()?;
+            let input = read_input(&args.input)?;
+            let options = TrapRender {
+                hex: args.hex,
+                json: args.json,
+                explain,
+            };
+            render_traps(&rules, &input, &params_from(&args.params), &options)
+        }
+        RenderCommand::Mist(args) => {
+            let rules = args.rules.load()?;
+            let input = read_input(&args.input)?;
+            let now = parse_now(args.now.as_deref())?;
+            render_mist(
+                &rules,
+                &input,
+                &params_from(&args.params),
+                &now,
+                args.json,
+                explain,
+            )
+        }
+    };
+    print!("{}", output.stdout);
+    for error in &output.errors {
+        eprintln!("error: {error}");
+    }
+    if output.errors.is_empty() {
+        Ok(super::EXIT_OK)
+    } else {
+        Err(CliError::Failed(format!(
+            "{} input{} could not be rendered",
+            output.errors.len(),
+            if output.errors.len() == 1 { "" } else { "s" }
+        )))
+    }
+}
+
+/// What a render produced: the text for stdout and the errors for stderr.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub stdout: String,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrapRender {
+    pub hex: bool,
+    pub json: bool,
+    pub explain: bool,
+}
+
+/// `--now` as a zoned time: RFC 3339 in the machine's time zone, or with a `[zone]` suffix.
+pub fn parse_now(text: Option<&str>) -> Result<jiff::Zoned, CliError> {
+    let Some(text) = text else {
+        return Ok(jiff::Zoned::now());
+    };
+    if let Ok(zoned) = text.parse::<jiff::Zoned>() {
+        return Ok(zoned);
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::system()))
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "--now {text:?} is not an RFC 3339 time (like 2024-07-10T10:05:00Z): {e}"
+            ))
+        })
+}
+
+/// Every audit of the input through the trap bindings.
+pub fn render_traps(
+    rules: &RuleSet,
+    input: &[u8],
+    params: &Params,
+    options: &TrapRender,
+) -> Rendered {
+    let mut out = Rendered::default();
+    for (number, decoded) in audit::decode_input(input).into_iter().enumerate() {
+        let number = number + 1;
+        let audit = match decoded {
+            Ok(audit) => audit,
+            Err(error) => {
+                out.errors.push(format!("audit {number}: {error}"));
+                continue;
+            }
+        };
+        let source = audit.get("source").and_then(Value::as_str).unwrap_or("?");
+        let results: Vec<Result<(Trap, Vec<Explained>), EvalError>> = if options.explain {
+            rules.explain_traps(&audit, params)
+        } else {
+            rules
+                .traps(&audit, params)
+                .into_iter()
+                .map(|r| r.map(|t| (t, Vec::new())))
+                .collect()
+        };
+        if results.is_empty() {
+            if options.json {
+                let line = json!({"audit": number, "source": source, "matched": false});
+                let _ = writeln!(out.stdout, "{line}");
+            } else {
+                let _ = writeln!(
+                    out.stdout,
+                    "# audit {number} ({source}): no trap binding matches\n"
+                );
+            }
+            continue;
+        }
+        for result in results {
+            match result {
+                Ok((trap, explained)) => {
+                    if options.json {
+                        let _ = writeln!(
+                            out.stdout,
+                            "{}",
+                            trap_json(number, source, &trap, &explained)
+                        );
+                    } else {
+                        let _ = writeln!(out.stdout, "# audit {number} ({source})");
+                        out.stdout.push_str(&trap_table(&trap));
+                        if options.explain {
+                            out.stdout.push_str(&explain_text(&explained));
+                        }
+                        if options.hex {
+                            out.stdout.push_str(&trap_hex(&trap));
+                        }
+                        out.stdout.push('\n');
+                    }
+                }
+                Err(error) => out
+                    .errors
+                    .push(format!("audit {number} ({source}): {error}")),
+            }
+        }
+    }
+    out
+}
+
+/// A trap as a table: the notification OID, then one line per object.
+pub fn trap_table(trap: &Trap) -> String {
+    let mut text = format!("trap {} {}\n", trap.rule, trap.oid);
+    let name_width = trap
+        .varbinds
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(0);
+    let oid_width = trap
+        .varbinds
+        .iter()
+        .map(|v| v.oid.to_string().len())
+        .max()
+        .unwrap_or(0);
+    for varbind in &trap.varbinds {
+        let _ = writeln!(
+            text,
+            "  {:>3}  {:<name_width$}  {:<oid_width$}  {:<17}  {}",
+            varbind.index,
+            varbind.name,
+            varbind.oid.to_string(),
+            varbind.value.snmp_type().smi_name(),
+            varbind.value,
+        );
+    }
+    text
+}
+
+/// The trap as the SNMPv2c Trap message `trap send` would send, with request-id and
+/// sysUpTime fixed at 0 so the bytes are reproducible.
+fn trap_hex(trap: &Trap) -> String {
+    match crate::sink::snmp::encode_v2c(trap, b"public", crate::sink::snmp::PduKind::Trap, 0, 0) {
+        Ok(bytes) => format!(
+            "  SNMPv2c Trap, community \"public\", request-id 0, sysUpTime 0, {} bytes:\n{}",
+            bytes.len(),
+            indent(&crate::sink::snmp::hex_dump(&bytes), "    ")
+        ),
+        Err(error) => format!("  cannot encode: {error}\n"),
+    }
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|line| format!("{prefix}{line}\n"))
+        .collect()
+}
+
+fn trap_json(number: usize, source: &str, trap: &Trap, explained: &[Explained]) -> Value {
+    let varbinds: Vec<Value> = trap
+        .varbinds
+        .iter()
+        .map(|v| {
+            json!({
+                "index": v.index,
+                "name": v.name,
+                "oid": v.oid.to_string(),
+                "type": v.value.snmp_type().smi_name(),
+                "value": v.value.to_string(),
+            })
+        })
+        .collect();
+    let mut line = json!({
+        "audit": number,
+        "source": source,
+        "matched": true,
+        "rule": trap.rule,
+        "oid": trap.oid.to_string(),
+        "varbinds": varbinds,
+    });
+    if !explained.is_empty() {
+        line["explain"] = json!(explained);
+    }
+    line
+}
+
+fn explain_text(explained: &[Explained]) -> String {
+    let mut text = String::new();
+    for entry in explained {
+        let _ = writeln!(text, "  ├─ {} = {}", entry.target, entry.value);
+        let _ = writeln!(text, "  │    {}  ({})", entry.expression, entry.location);
+        for (path, value) in &entry.reads {
+            let _ = writeln!(text, "  │    reads {path} = {value}");
+        }
+    }
+    text
+}
+
+/// A Mist document through the agent mappings: each agent's XML (or JSON records).
+pub fn render_mist(
+    rules: &RuleSet,
+    input: &[u8],
+    params: &Params,
+    now: &jiff::Zoned,
+    json: bool,
+    explain: bool,
+) -> Rendered {
+    let mut out = Rendered::default();
+    let document: Value = match serde_json::from_slice(input) {
+        Ok(document) => document,
+        Err(error) => {
+            out.errors
+                .push(format!("the Mist document is not JSON: {error}"));
+            return out;
+        }
+    };
+    let results: Vec<Result<(Agent, Vec<Explained>), EvalError>> = if explain {
+        rules.explain_agents(&document, params)
+    } else {
+        rules
+            .agents(&document, params)
+            .into_iter()
+            .map(|r| r.map(|a| (a, Vec::new())))
+            .collect()
+    };
+    for result in results {
+        match result {
+            Ok((agent, explained)) => {
+                if json {
+                    let mut record = json!(agent);
+                    if !explained.is_empty() {
+                        record["explain"] = json!(explained);
+                    }
+                    let _ = writeln!(out.stdout, "{record}");
+                    continue;
+                }
+                if explain {
+                    let _ = writeln!(out.stdout, "# agent {}", agent.name);
+                    out.stdout.push_str(&explain_text(&explained));
+                    out.stdout.push('\n');
+                    continue;
+                }
+                match pandora::render_agent(&agent, now) {
+                    Ok(xml) => {
+                        out.stdout.push_str(&xml);
+                        if !xml.ends_with('\n') {
+                            out.stdout.push('\n');
+                        }
+                        out.stdout.push('\n');
+                    }
+                    Err(error) => out.errors.push(format!("agent {}: {error}", agent.name)),
+                }
+            }
+            Err(error) => out.errors.push(error.to_string()),
+        }
+    }
+    out
 }

@@ -1,11 +1,24 @@
-//! The interpreter: evaluates a [`RuleSet`] over a document into records.
+//! The interpreter: evaluates a loaded [`RuleSet`] over a document into records.
+//!
+//! Evaluation is strict: a path that is missing, or a value of the wrong type, is an
+//! [`EvalError`] naming the rule, the place in the rules and what was there instead,
+//! unless the rule says what to use (`??`, `default()`). Nothing silently becomes empty.
 
+pub mod program;
+pub mod value;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::lang::RuleSet;
-use crate::record::{Agent, Trap};
+use crate::lang::ast::{BinOp, Span};
+use crate::lang::diag::Code;
+use crate::record::{Agent, Module, Oid, SnmpType, SnmpValue, Trap, VarBind};
+use program::*;
+use value::{Val, format_number, values_equal};
 
 /// `param.*` values given by the caller (`--param k=v`, the plugin's `-p`/`-g`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,24 +38,815 @@ impl Params {
 /// A rule that could not be evaluated over one input (a missing path with no `??`, a
 /// value of the wrong type, ...). Carries where in the rules it happened.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{location}: rule `{rule}`: {message}")]
+#[error("{location}: {code} in rule `{rule}`: {message}")]
 pub struct EvalError {
+    pub code: Code,
     pub rule: String,
     /// `file:line:col` of the expression that failed.
     pub location: String,
     pub message: String,
 }
 
+/// One output field as `explain` shows it: the expression, what it read, what it gave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explained {
+    /// What the value is for: `agent_alias`, `module "x" data`, `object 2 nameService`.
+    pub target: String,
+    /// `file:line:col` of the expression.
+    pub location: String,
+    /// The expression as written.
+    pub expression: String,
+    /// Every path read, with its value (or `missing`).
+    pub reads: Vec<(String, String)>,
+    /// The result, or the error.
+    pub value: String,
+}
+
+/// Why one expression failed. `Missing` is the one `??` and `default()` recover from.
+#[derive(Debug, Clone)]
+enum Fail {
+    Missing {
+        span: Span,
+        message: String,
+    },
+    Wrong {
+        code: Code,
+        span: Span,
+        message: String,
+    },
+}
+
+impl Fail {
+    fn wrong(code: Code, span: Span, message: impl Into<String>) -> Fail {
+        Fail::Wrong {
+            code,
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+type Eval<T> = Result<T, Fail>;
+
 impl RuleSet {
     /// Runs every agent mapping over a Mist document (`{"sites": [...]}`): one result per
     /// agent, in rule and document order. A failed agent does not stop the others.
-    pub fn agents(&self, _document: &Value, _params: &Params) -> Vec<Result<Agent, EvalError>> {
-        Vec::new()
+    pub fn agents(&self, document: &Value, params: &Params) -> Vec<Result<Agent, EvalError>> {
+        self.run_agents(document, params, false)
+            .into_iter()
+            .map(|r| r.map(|(agent, _)| agent))
+            .collect()
+    }
+
+    /// Like [`agents`](Self::agents), with every output field explained.
+    pub fn explain_agents(
+        &self,
+        document: &Value,
+        params: &Params,
+    ) -> Vec<Result<(Agent, Vec<Explained>), EvalError>> {
+        self.run_agents(document, params, true)
     }
 
     /// Runs every trap binding over one normalised audit: one result per binding whose
     /// condition holds. An empty result means no binding matched.
-    pub fn traps(&self, _audit: &Value, _params: &Params) -> Vec<Result<Trap, EvalError>> {
-        Vec::new()
+    pub fn traps(&self, audit: &Value, params: &Params) -> Vec<Result<Trap, EvalError>> {
+        self.run_traps(audit, params, false)
+            .into_iter()
+            .map(|r| r.map(|(trap, _)| trap))
+            .collect()
+    }
+
+    /// Like [`traps`](Self::traps), with every object explained.
+    pub fn explain_traps(
+        &self,
+        audit: &Value,
+        params: &Params,
+    ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
+        self.run_traps(audit, params, true)
+    }
+
+    pub fn has_agent_mappings(&self) -> bool {
+        !self.program.agents.is_empty()
+    }
+
+    pub fn has_trap_bindings(&self) -> bool {
+        !self.program.traps.is_empty()
+    }
+
+    fn run_agents(
+        &self,
+        document: &Value,
+        params: &Params,
+        explain: bool,
+    ) -> Vec<Result<(Agent, Vec<Explained>), EvalError>> {
+        let mut results = Vec::new();
+        for rule in &self.program.agents {
+            let mut ev = Evaluator::new(self, &rule.name, document, params, explain);
+            let items = match ev.iteration(&rule.each) {
+                Ok(items) => items,
+                Err(fail) => {
+                    results.push(Err(ev.error(fail)));
+                    continue;
+                }
+            };
+            for item in items {
+                ev.set_var(rule.each.slot, item);
+                results.push(ev.agent(rule).map_err(|fail| ev.error(fail)));
+            }
+        }
+        results
+    }
+
+    fn run_traps(
+        &self,
+        audit: &Value,
+        params: &Params,
+        explain: bool,
+    ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
+        let mut results = Vec::new();
+        for rule in &self.program.traps {
+            let mut ev = Evaluator::new(self, &rule.name, audit, params, explain);
+            match ev.condition(&rule.condition) {
+                Ok(false) => {}
+                Ok(true) => results.push(ev.trap(rule).map_err(|fail| ev.error(fail))),
+                Err(fail) => results.push(Err(ev.error(fail))),
+            }
+        }
+        results
+    }
+}
+
+struct Evaluator<'a> {
+    rules: &'a RuleSet,
+    rule: &'a str,
+    document: &'a Value,
+    params: &'a Params,
+    vars: Vec<Val<'a>>,
+    item: Option<Val<'a>>,
+    /// Paths read by the field being explained; `None` when not explaining.
+    reads: Option<Vec<(String, String)>>,
+    explained: Vec<Explained>,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(
+        rules: &'a RuleSet,
+        rule: &'a str,
+        document: &'a Value,
+        params: &'a Params,
+        explain: bool,
+    ) -> Evaluator<'a> {
+        Evaluator {
+            rules,
+            rule,
+            document,
+            params,
+            vars: Vec::new(),
+            item: None,
+            reads: explain.then(Vec::new),
+            explained: Vec::new(),
+        }
+    }
+
+    fn error(&self, fail: Fail) -> EvalError {
+        let (code, span, message) = match fail {
+            Fail::Missing { span, message } => (Code::E0301, span, message),
+            Fail::Wrong {
+                code,
+                span,
+                message,
+            } => (code, span, message),
+        };
+        EvalError {
+            code,
+            rule: self.rule.to_owned(),
+            location: self.rules.sources.location(span),
+            message,
+        }
+    }
+
+    fn set_var(&mut self, slot: usize, value: Val<'a>) {
+        if self.vars.len() <= slot {
+            self.vars.resize(slot + 1, Val::Null);
+        }
+        self.vars[slot] = value;
+    }
+
+    /// The items an iteration visits, after its `where` filter.
+    fn iteration(&mut self, each: &'a Each) -> Eval<Vec<Val<'a>>> {
+        let list = self.eval(&each.list)?;
+        let Some(items) = list.items() else {
+            return Err(Fail::wrong(
+                Code::E0302,
+                each.list.span,
+                format!(
+                    "`for {} in ...` needs a list, found {}",
+                    each.var,
+                    list.kind()
+                ),
+            ));
+        };
+        let Some(filter) = &each.filter else {
+            return Ok(items);
+        };
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            self.set_var(each.slot, item.clone());
+            if self.condition(filter)? {
+                kept.push(item);
+            }
+        }
+        Ok(kept)
+    }
+
+    fn agent(&mut self, rule: &'a AgentProgram) -> Eval<(Agent, Vec<Explained>)> {
+        let mut name = String::new();
+        let mut attributes = Vec::with_capacity(rule.fields.len());
+        for (attribute, node) in &rule.fields {
+            let value = self.output_text(attribute, node)?;
+            if *attribute == "agent_name" {
+                name = value;
+            } else {
+                attributes.push(((*attribute).to_owned(), value));
+            }
+        }
+        let mut modules = Vec::new();
+        self.body(&rule.body, &mut modules)?;
+        let agent = Agent {
+            rule: rule.name.clone(),
+            name,
+            attributes,
+            modules,
+        };
+        Ok((agent, std::mem::take(&mut self.explained)))
+    }
+
+    fn body(&mut self, body: &'a [BodyStmt], modules: &mut Vec<Module>) -> Eval<()> {
+        for stmt in body {
+            match stmt {
+                BodyStmt::Module(module) => {
+                    let name = self.output_text("module name", &module.name)?;
+                    let target = format!("module {name:?}");
+                    let data = self.output_text(&format!("{target} data"), &module.data)?;
+                    let mut fields = Vec::with_capacity(module.fields.len());
+                    for (field, node) in &module.fields {
+                        let value = self.output_text(&format!("{target} {field}"), node)?;
+                        fields.push((field.clone(), value));
+                    }
+                    modules.push(Module {
+                        name,
+                        module_type: module.module_type.clone(),
+                        data,
+                        fields,
+                    });
+                }
+                BodyStmt::For(each, inner) => {
+                    for item in self.iteration(each)? {
+                        self.set_var(each.slot, item);
+                        self.body(inner, modules)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn trap(&mut self, rule: &'a TrapProgram) -> Eval<(Trap, Vec<Explained>)> {
+        let mut varbinds = Vec::with_capacity(rule.objects.len());
+        for object in &rule.objects {
+            let target = format!("object {} {}", object.index, object.name);
+            self.begin_explain();
+            let result = self
+                .eval(&object.value)
+                .and_then(|value| snmp_value(&value, object.snmp_type, object.value.span));
+            self.end_explain(&target, &object.value, &result);
+            varbinds.push(VarBind {
+                index: object.index,
+                name: object.name.clone(),
+                oid: object.oid.clone(),
+                value: result?,
+            });
+        }
+        let trap = Trap {
+            rule: rule.name.clone(),
+            oid: rule.oid.clone(),
+            varbinds,
+        };
+        Ok((trap, std::mem::take(&mut self.explained)))
+    }
+
+    fn begin_explain(&mut self) {
+        if let Some(reads) = &mut self.reads {
+            reads.clear();
+        }
+    }
+
+    fn end_explain<T: std::fmt::Display>(&mut self, target: &str, node: &Node, result: &Eval<T>) {
+        let Some(reads) = &mut self.reads else { return };
+        let value = match result {
+            Ok(value) => value.to_string(),
+            Err(Fail::Missing { message, .. } | Fail::Wrong { message, .. }) => {
+                format!("error: {message}")
+            }
+        };
+        self.explained.push(Explained {
+            target: target.to_owned(),
+            location: self.rules.sources.location(node.span),
+            expression: self.rules.sources.snippet(node.span).to_owned(),
+            reads: std::mem::take(reads),
+            value,
+        });
+    }
+
+    /// A Pandora field value: text, with booleans as 1/0 (Pandora has no booleans).
+    fn output_text(&mut self, target: &str, node: &Node) -> Eval<String> {
+        self.begin_explain();
+        let result = self.eval(node).and_then(|value| match value {
+            Val::Bool(b) => Ok(if b { "1" } else { "0" }.to_owned()),
+            other => self.text_of(&other, node.span).map(Cow::into_owned),
+        });
+        let shown = result
+            .as_ref()
+            .map(|text| format!("{text:?}"))
+            .map_err(Fail::clone);
+        self.end_explain(target, node, &shown);
+        result
+    }
+
+    fn text_of<'v>(&self, value: &Val<'v>, span: Span) -> Eval<Cow<'v, str>> {
+        match value {
+            Val::Null => Err(Fail::Missing {
+                span,
+                message: format!(
+                    "`{}` is null; give a fallback with `??`",
+                    self.rules.sources.snippet(span)
+                ),
+            }),
+            other => other.to_text().ok_or_else(|| {
+                Fail::wrong(
+                    Code::E0302,
+                    span,
+                    format!(
+                        "`{}` is {}, not text; pick a field or use join()",
+                        self.rules.sources.snippet(span),
+                        other.kind()
+                    ),
+                )
+            }),
+        }
+    }
+
+    fn condition(&mut self, node: &Node) -> Eval<bool> {
+        match self.eval(node)? {
+            Val::Bool(b) => Ok(b),
+            other => Err(Fail::wrong(
+                Code::E0302,
+                node.span,
+                format!(
+                    "a condition must be true or false, this is {}",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+
+    fn eval(&mut self, node: &Node) -> Eval<Val<'a>> {
+        match &node.kind {
+            NodeKind::Const(constant) => match constant {
+                Const::Null => Ok(Val::Null),
+                Const::Bool(b) => Ok(Val::Bool(*b)),
+                Const::Number(n) => Ok(Val::Number(*n)),
+                // Constants live as long as the rule set; only borrowed data is `'a`.
+                Const::Str(s) => Ok(Val::Str(Cow::Owned(s.clone()))),
+                Const::Missing(message) => Err(Fail::Missing {
+                    span: node.span,
+                    message: message.clone(),
+                }),
+            },
+            NodeKind::Path(path) => {
+                let result = self.path(path, node.span);
+                if let Some(reads) = &mut self.reads {
+                    let shown = match &result {
+                        Ok(value) => value.preview(),
+                        Err(_) => "missing".to_owned(),
+                    };
+                    reads.push((path.text.clone(), shown));
+                }
+                result
+            }
+            NodeKind::Interpolate(parts) => {
+                let mut text = String::new();
+                for part in parts {
+                    match part {
+                        Part::Text(t) => text.push_str(t),
+                        Part::Value(node) => {
+                            let value = self.eval(node)?;
+                            text.push_str(&self.text_of(&value, node.span)?);
+                        }
+                    }
+                }
+                Ok(Val::Str(Cow::Owned(text)))
+            }
+            NodeKind::List(items) => items
+                .iter()
+                .map(|item| self.eval(item))
+                .collect::<Eval<Vec<_>>>()
+                .map(Val::List),
+            NodeKind::Not(inner) => Ok(Val::Bool(!self.condition(inner)?)),
+            NodeKind::Binary(op, lhs, rhs) => self.binary(*op, lhs, rhs, node.span),
+            NodeKind::Call(builtin, args) => self.call(*builtin, args, node.span),
+            NodeKind::JsonPath(query, target) => {
+                let target: &'a Value = match target {
+                    None => self.document,
+                    Some(node) => match self.eval(node)? {
+                        Val::Json(value) => value,
+                        other => {
+                            return Err(Fail::wrong(
+                                Code::E0302,
+                                node.span,
+                                format!(
+                                    "jsonpath() queries a list or an object, this is {}",
+                                    other.kind()
+                                ),
+                            ));
+                        }
+                    },
+                };
+                let found = jsonpath_rust::query::js_path_process(query, target).map_err(|e| {
+                    Fail::wrong(Code::E0302, node.span, format!("jsonpath() failed: {e}"))
+                })?;
+                Ok(Val::List(
+                    found.into_iter().map(|r| Val::from_json(r.val())).collect(),
+                ))
+            }
+        }
+    }
+
+    fn path(&mut self, path: &PathNode, span: Span) -> Eval<Val<'a>> {
+        let (start, segments): (Val<'a>, &[Seg]) = match path.root {
+            Root::Document => (Val::Json(self.document), &path.segments),
+            Root::Var(slot) => (
+                self.vars.get(slot).cloned().unwrap_or(Val::Null),
+                &path.segments,
+            ),
+            Root::Item => (self.item.clone().unwrap_or(Val::Null), &path.segments),
+            Root::Param => {
+                let Some(Seg::Key(name)) = path.segments.first() else {
+                    return Err(Fail::wrong(
+                        Code::E0302,
+                        span,
+                        "`param` needs a name: `param.NAME`",
+                    ));
+                };
+                return match self.params.0.get(name) {
+                    Some(value) if path.segments.len() == 1 => {
+                        Ok(Val::Str(Cow::Owned(value.clone())))
+                    }
+                    Some(_) => Err(Fail::wrong(
+                        Code::E0302,
+                        span,
+                        format!("`param.{name}` is text; it has no fields"),
+                    )),
+                    None => {
+                        let known: Vec<&str> = self.params.0.keys().map(String::as_str).collect();
+                        Err(Fail::Missing {
+                            span,
+                            message: format!(
+                                "`param.{name}` is not set (set: {}); give it with --param {name}=VALUE",
+                                list_or_none(&known)
+                            ),
+                        })
+                    }
+                };
+            }
+        };
+        let mut current = start;
+        let mut walked = path.text.split(['.', '[']).next().unwrap_or("").to_owned();
+        for segment in segments {
+            let next = match (&current, segment) {
+                (Val::Json(Value::Object(map)), Seg::Key(key)) => match map.get(key) {
+                    Some(value) => Val::from_json(value),
+                    None => {
+                        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                        return Err(Fail::Missing {
+                            span,
+                            message: format!(
+                                "`{}` is missing: `{walked}` has {}",
+                                path.text,
+                                list_or_none(&keys)
+                            ),
+                        });
+                    }
+                },
+                (Val::Json(Value::Array(items)), Seg::Index(index)) => match items.get(*index) {
+                    Some(value) => Val::from_json(value),
+                    None => {
+                        return Err(Fail::Missing {
+                            span,
+                            message: format!(
+                                "`{}` is missing: `{walked}` has {} items",
+                                path.text,
+                                items.len()
+                            ),
+                        });
+                    }
+                },
+                (Val::List(items), Seg::Index(index)) => match items.get(*index) {
+                    Some(value) => value.clone(),
+                    None => {
+                        return Err(Fail::Missing {
+                            span,
+                            message: format!(
+                                "`{}` is missing: `{walked}` has {} items",
+                                path.text,
+                                items.len()
+                            ),
+                        });
+                    }
+                },
+                (Val::Null, _) => {
+                    return Err(Fail::Missing {
+                        span,
+                        message: format!("`{}` is missing: `{walked}` is null", path.text),
+                    });
+                }
+                (other, segment) => {
+                    let wanted = match segment {
+                        Seg::Key(_) => "an object",
+                        Seg::Index(_) => "a list",
+                    };
+                    return Err(Fail::wrong(
+                        Code::E0302,
+                        span,
+                        format!(
+                            "`{walked}` is {}, not {wanted}, so `{}` cannot be read",
+                            other.kind(),
+                            path.text
+                        ),
+                    ));
+                }
+            };
+            match segment {
+                Seg::Key(key) => {
+                    walked.push('.');
+                    walked.push_str(key);
+                }
+                Seg::Index(index) => walked.push_str(&format!("[{index}]")),
+            }
+            current = next;
+        }
+        Ok(current)
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Node, rhs: &Node, span: Span) -> Eval<Val<'a>> {
+        match op {
+            BinOp::And => Ok(Val::Bool(self.condition(lhs)? && self.condition(rhs)?)),
+            BinOp::Or => Ok(Val::Bool(self.condition(lhs)? || self.condition(rhs)?)),
+            BinOp::Coalesce => match self.eval(lhs) {
+                Ok(value) if !value.is_empty_like() => Ok(value),
+                Ok(_) | Err(Fail::Missing { .. }) => self.eval(rhs),
+                Err(other) => Err(other),
+            },
+            BinOp::Eq => Ok(Val::Bool(values_equal(&self.eval(lhs)?, &self.eval(rhs)?))),
+            BinOp::Ne => Ok(Val::Bool(!values_equal(&self.eval(lhs)?, &self.eval(rhs)?))),
+            BinOp::In => {
+                let needle = self.eval(lhs)?;
+                let haystack = self.eval(rhs)?;
+                match (&needle, &haystack) {
+                    (Val::Str(n), Val::Str(h)) => Ok(Val::Bool(h.contains(n.as_ref()))),
+                    _ => match haystack.items() {
+                        Some(items) => {
+                            Ok(Val::Bool(items.iter().any(|i| values_equal(i, &needle))))
+                        }
+                        None => Err(Fail::wrong(
+                            Code::E0302,
+                            rhs.span,
+                            format!(
+                                "`in` needs a list or a string on its right, this is {}",
+                                haystack.kind()
+                            ),
+                        )),
+                    },
+                }
+            }
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let a = self.eval(lhs)?;
+                let b = self.eval(rhs)?;
+                let ordering = match (&a, &b) {
+                    (Val::Number(x), Val::Number(y)) => x.partial_cmp(y),
+                    (Val::Str(x), Val::Str(y)) => Some(x.cmp(y)),
+                    _ => None,
+                };
+                let Some(ordering) = ordering else {
+                    return Err(Fail::wrong(
+                        Code::E0302,
+                        span,
+                        format!(
+                            "`{}` compares numbers or strings, not {} and {}",
+                            op.symbol(),
+                            a.kind(),
+                            b.kind()
+                        ),
+                    ));
+                };
+                use std::cmp::Ordering::*;
+                Ok(Val::Bool(match op {
+                    BinOp::Lt => ordering == Less,
+                    BinOp::Le => ordering != Greater,
+                    BinOp::Gt => ordering == Greater,
+                    _ => ordering != Less,
+                }))
+            }
+        }
+    }
+
+    fn call(&mut self, builtin: Builtin, args: &[Node], span: Span) -> Eval<Val<'a>> {
+        match builtin {
+            Builtin::Count => {
+                let list = self.list_arg(&args[0])?;
+                let Some(predicate) = args.get(1) else {
+                    return Ok(Val::Number(list.len() as f64));
+                };
+                let saved = self.item.take();
+                let mut count = 0usize;
+                for item in list {
+                    self.item = Some(item);
+                    match self.condition(predicate) {
+                        Ok(true) => count += 1,
+                        Ok(false) => {}
+                        Err(fail) => {
+                            self.item = saved;
+                            return Err(fail);
+                        }
+                    }
+                }
+                self.item = saved;
+                Ok(Val::Number(count as f64))
+            }
+            Builtin::Join => {
+                let list = self.list_arg(&args[0])?;
+                let separator = self.eval(&args[1])?;
+                let separator = self.text_of(&separator, args[1].span)?.into_owned();
+                let mut parts = Vec::with_capacity(list.len());
+                for item in &list {
+                    parts.push(self.text_of(item, args[0].span)?.into_owned());
+                }
+                Ok(Val::Str(Cow::Owned(parts.join(&separator))))
+            }
+            Builtin::Lower | Builtin::Upper | Builtin::Trim => {
+                let value = self.eval(&args[0])?;
+                let text = self.text_of(&value, args[0].span)?;
+                Ok(Val::Str(Cow::Owned(match builtin {
+                    Builtin::Lower => text.to_lowercase(),
+                    Builtin::Upper => text.to_uppercase(),
+                    _ => text.trim().to_owned(),
+                })))
+            }
+            Builtin::Default | Builtin::Coalesce => {
+                let mut last_missing = None;
+                for arg in args {
+                    match self.eval(arg) {
+                        Ok(value) if !value.is_empty_like() => return Ok(value),
+                        Ok(_) => {}
+                        Err(missing @ Fail::Missing { .. }) => last_missing = Some(missing),
+                        Err(other) => return Err(other),
+                    }
+                }
+                Err(last_missing.unwrap_or(Fail::Missing {
+                    span,
+                    message: format!("every argument of {}() is missing or empty", builtin.name()),
+                }))
+            }
+            Builtin::Exists => match self.eval(&args[0]) {
+                Ok(Val::Null) | Err(Fail::Missing { .. }) => Ok(Val::Bool(false)),
+                Ok(_) => Ok(Val::Bool(true)),
+                Err(other) => Err(other),
+            },
+            // Compiled to NodeKind::JsonPath at load time.
+            Builtin::JsonPath => Err(Fail::wrong(
+                Code::E0216,
+                span,
+                "jsonpath() was not compiled",
+            )),
+        }
+    }
+
+    fn list_arg(&mut self, node: &Node) -> Eval<Vec<Val<'a>>> {
+        let value = self.eval(node)?;
+        value.items().ok_or_else(|| {
+            Fail::wrong(
+                Code::E0302,
+                node.span,
+                format!(
+                    "`{}` is {}, not a list",
+                    self.rules.sources.snippet(node.span),
+                    value.kind()
+                ),
+            )
+        })
+    }
+}
+
+fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "nothing".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Checks a constant against an SNMP type when the rules load.
+pub(crate) fn constant_as_snmp(constant: &Const, snmp_type: SnmpType) -> Result<SnmpValue, String> {
+    let value = match constant {
+        Const::Null => Val::Null,
+        Const::Bool(b) => Val::Bool(*b),
+        Const::Number(n) => Val::Number(*n),
+        Const::Str(s) => Val::Str(Cow::Borrowed(s)),
+        Const::Missing(message) => return Err(message.clone()),
+    };
+    snmp_value(&value, snmp_type, Span::default()).map_err(|fail| match fail {
+        Fail::Missing { message, .. } | Fail::Wrong { message, .. } => message,
+    })
+}
+
+/// Converts a value to the object's SNMP type.
+fn snmp_value(value: &Val<'_>, snmp_type: SnmpType, span: Span) -> Eval<SnmpValue> {
+    let misfit = |what: String| Fail::wrong(Code::E0303, span, what);
+    let number = |value: &Val<'_>| -> Option<f64> {
+        match value {
+            Val::Number(n) => Some(*n),
+            Val::Str(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        }
+    };
+    let whole = |value: &Val<'_>, min: f64, max: f64| -> Eval<u64> {
+        match number(value) {
+            Some(n) if n.fract() == 0.0 && n >= min && n <= max => Ok(n as i64 as u64),
+            _ => Err(misfit(format!(
+                "{} does not fit {} (a whole number from {} to {})",
+                value.preview(),
+                snmp_type.smi_name(),
+                format_number(min),
+                format_number(max)
+            ))),
+        }
+    };
+    match snmp_type {
+        SnmpType::OctetString => match value {
+            Val::Null => Err(Fail::Missing {
+                span,
+                message: "the value is null; give a fallback with `??`".to_owned(),
+            }),
+            other => match other.to_text() {
+                Some(text) => Ok(SnmpValue::OctetString(text.into_owned().into_bytes())),
+                None => Err(misfit(format!(
+                    "{} cannot be an OCTET STRING; pick a field or use join()",
+                    other.kind()
+                ))),
+            },
+        },
+        SnmpType::Integer => match number(value) {
+            Some(n) if n.fract() == 0.0 && n >= f64::from(i32::MIN) && n <= f64::from(i32::MAX) => {
+                Ok(SnmpValue::Integer(n as i32))
+            }
+            _ => Err(misfit(format!(
+                "{} does not fit INTEGER (a whole number from -2147483648 to 2147483647)",
+                value.preview()
+            ))),
+        },
+        SnmpType::Gauge32 => whole(value, 0.0, 4294967295.0).map(|n| SnmpValue::Gauge32(n as u32)),
+        SnmpType::Counter32 => {
+            whole(value, 0.0, 4294967295.0).map(|n| SnmpValue::Counter32(n as u32))
+        }
+        SnmpType::TimeTicks => {
+            whole(value, 0.0, 4294967295.0).map(|n| SnmpValue::TimeTicks(n as u32))
+        }
+        SnmpType::Counter64 => match value {
+            // Counters beyond 2^53 lose precision as f64; parse text exactly.
+            Val::Str(s) => s
+                .trim()
+                .parse::<u64>()
+                .map(SnmpValue::Counter64)
+                .map_err(|_| misfit(format!("{} does not fit Counter64", value.preview()))),
+            _ => whole(value, 0.0, 18446744073709551615.0).map(SnmpValue::Counter64),
+        },
+        SnmpType::IpAddress => match value {
+            Val::Str(s) => s
+                .trim()
+                .parse::<std::net::Ipv4Addr>()
+                .map(|ip| SnmpValue::IpAddress(ip.octets()))
+                .map_err(|_| misfit(format!("{} is not an IPv4 address", value.preview()))),
+            other => Err(misfit(format!(
+                "{} is not an IPv4 address",
+                other.preview()
+            ))),
+        },
+        SnmpType::ObjectId => match value {
+            Val::Str(s) => s
+                .parse::<Oid>()
+                .map(SnmpValue::ObjectId)
+                .map_err(|e| misfit(format!("{} is not an OID: {e}", value.preview()))),
+            other => Err(misfit(format!("{} is not an OID", other.preview()))),
+        },
     }
 }

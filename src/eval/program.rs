@@ -1,0 +1,186 @@
+//! The checked, compiled form of the rules the interpreter runs.
+//!
+//! Names are resolved here once (roots to [`Root`], functions to [`Builtin`], `env.*` to
+//! constants, JSONPath queries to compiled queries), so evaluation does no lookups by name.
+
+use jsonpath_rust::parser::model::JpQuery;
+
+use crate::lang::ast::{BinOp, Span};
+use crate::record::{Oid, SnmpType};
+
+#[derive(Debug, Default)]
+pub struct Program {
+    pub agents: Vec<AgentProgram>,
+    pub traps: Vec<TrapProgram>,
+}
+
+#[derive(Debug)]
+pub struct AgentProgram {
+    pub name: String,
+    pub span: Span,
+    pub each: Each,
+    /// Pandora attribute name (`agent_name`, `agent_alias`, `group`, ...) and its value.
+    pub fields: Vec<(&'static str, Node)>,
+    pub body: Vec<BodyStmt>,
+}
+
+/// One iteration: `for VAR in LIST [where FILTER]`; the variable lives in `slot`.
+#[derive(Debug)]
+pub struct Each {
+    pub var: String,
+    pub slot: usize,
+    pub list: Node,
+    pub filter: Option<Node>,
+}
+
+#[derive(Debug)]
+pub enum BodyStmt {
+    Module(ModuleProgram),
+    For(Each, Vec<BodyStmt>),
+}
+
+#[derive(Debug)]
+pub struct ModuleProgram {
+    pub span: Span,
+    pub name: Node,
+    pub module_type: String,
+    pub data: Node,
+    pub fields: Vec<(String, Node)>,
+}
+
+#[derive(Debug)]
+pub struct TrapProgram {
+    pub name: String,
+    pub span: Span,
+    pub condition: Node,
+    pub oid: Oid,
+    /// In index order.
+    pub objects: Vec<ObjectProgram>,
+}
+
+#[derive(Debug)]
+pub struct ObjectProgram {
+    pub index: u32,
+    pub name: String,
+    pub oid: Oid,
+    pub snmp_type: SnmpType,
+    pub value: Node,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum NodeKind {
+    Const(Const),
+    Path(PathNode),
+    Interpolate(Vec<Part>),
+    List(Vec<Node>),
+    Call(Builtin, Vec<Node>),
+    JsonPath(Box<JpQuery>, Option<Box<Node>>),
+    Not(Box<Node>),
+    Binary(BinOp, Box<Node>, Box<Node>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Const {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Str(String),
+    /// A value known at load time to be absent (an unset `env.NAME` under `??`).
+    Missing(String),
+}
+
+#[derive(Debug)]
+pub enum Part {
+    Text(String),
+    Value(Node),
+}
+
+#[derive(Debug)]
+pub struct PathNode {
+    pub root: Root,
+    pub segments: Vec<Seg>,
+    /// The path as written, for errors and `explain`.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// The input document (`mist` for agent mappings, `audit` for trap bindings).
+    Document,
+    Param,
+    Var(usize),
+    /// The item a predicate looks at (`.status`).
+    Item,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// The built-in functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Count,
+    Join,
+    Lower,
+    Upper,
+    Trim,
+    Default,
+    Coalesce,
+    Exists,
+    JsonPath,
+}
+
+impl Builtin {
+    /// Every function with its name and the number of arguments it takes (min, max).
+    pub const ALL: [(Builtin, &'static str, usize, usize); 9] = [
+        (Builtin::Count, "count", 1, 2),
+        (Builtin::Join, "join", 2, 2),
+        (Builtin::Lower, "lower", 1, 1),
+        (Builtin::Upper, "upper", 1, 1),
+        (Builtin::Trim, "trim", 1, 1),
+        (Builtin::Default, "default", 2, 2),
+        (Builtin::Coalesce, "coalesce", 1, usize::MAX),
+        (Builtin::Exists, "exists", 1, 1),
+        (Builtin::JsonPath, "jsonpath", 1, 2),
+    ];
+
+    pub fn lookup(name: &str) -> Option<(Builtin, usize, usize)> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _, _)| *n == name)
+            .map(|(b, _, min, max)| (*b, *min, *max))
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(b, _, _, _)| *b == self)
+            .map(|(_, n, _, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// The signature shown in diagnostics.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Builtin::Count => "count(list) or count(list, predicate)",
+            Builtin::Join => "join(list, separator)",
+            Builtin::Lower => "lower(text)",
+            Builtin::Upper => "upper(text)",
+            Builtin::Trim => "trim(text)",
+            Builtin::Default => "default(value, fallback)",
+            Builtin::Coalesce => "coalesce(value, ...)",
+            Builtin::Exists => "exists(path)",
+            Builtin::JsonPath => "jsonpath(\"$.query\") or jsonpath(value, \"$.query\")",
+        }
+    }
+}
