@@ -62,6 +62,40 @@ pub struct Trap {
     pub varbinds: Vec<VarBind>,
 }
 
+impl Trap {
+    /// The trap as a table: the notification OID, then one line per object.
+    pub fn table(&self) -> String {
+        let trap = self;
+        let mut text = format!("trap {} {}\n", trap.rule, trap.oid);
+        let name_width = trap
+            .varbinds
+            .iter()
+            .map(|v| v.name.len())
+            .max()
+            .unwrap_or(0);
+        let oid_width = trap
+            .varbinds
+            .iter()
+            .map(|v| v.oid.to_string().len())
+            .max()
+            .unwrap_or(0);
+        for varbind in &trap.varbinds {
+            let _ = std::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(
+                    "  {:>3}  {:<name_width$}  {:<oid_width$}  {:<17}  {}\n",
+                    varbind.index,
+                    varbind.name,
+                    varbind.oid.to_string(),
+                    varbind.value.snmp_type().smi_name(),
+                    varbind.value,
+                ),
+            );
+        }
+        text
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VarBind {
     /// The object's index in the binding (1-based, as in the seed's configuration).

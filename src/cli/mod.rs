@@ -62,7 +62,7 @@ pub enum Command {
     #[command(subcommand)]
     Explain(RenderCommand),
     /// Run the golden cases kept next to the rules (`<rules>/tests/`) and print a diff for each failure.
-    Test(RulesArgs),
+    Test(test_cmd::TestArgs),
     /// Poll the Mist API and write one Pandora agent XML file per site into the spool.
     Mist(mist::MistArgs),
     /// Send SNMP notifications.

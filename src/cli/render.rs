@@ -134,7 +134,7 @@ pub fn render_traps(
                         );
                     } else {
                         let _ = writeln!(out.stdout, "# audit {number} ({source})");
-                        out.stdout.push_str(&trap_table(&trap));
+                        out.stdout.push_str(&trap.table());
                         if options.explain {
                             out.stdout.push_str(&explain_text(&explained));
                         }
@@ -151,35 +151,6 @@ pub fn render_traps(
         }
     }
     out
-}
-
-/// A trap as a table: the notification OID, then one line per object.
-pub fn trap_table(trap: &Trap) -> String {
-    let mut text = format!("trap {} {}\n", trap.rule, trap.oid);
-    let name_width = trap
-        .varbinds
-        .iter()
-        .map(|v| v.name.len())
-        .max()
-        .unwrap_or(0);
-    let oid_width = trap
-        .varbinds
-        .iter()
-        .map(|v| v.oid.to_string().len())
-        .max()
-        .unwrap_or(0);
-    for varbind in &trap.varbinds {
-        let _ = writeln!(
-            text,
-            "  {:>3}  {:<name_width$}  {:<oid_width$}  {:<17}  {}",
-            varbind.index,
-            varbind.name,
-            varbind.oid.to_string(),
-            varbind.value.snmp_type().smi_name(),
-            varbind.value,
-        );
-    }
-    text
 }
 
 /// The trap as the SNMPv2c Trap message `trap send` would send, with request-id and

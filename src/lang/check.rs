@@ -352,7 +352,11 @@ impl<'a> Checker<'a> {
         match stmt {
             ast::AgentStmt::Field(field) => {
                 self.report(
-                    Diagnostic::error(Code::E0219, field.span, format!("agent field `{}` inside `for`", field.name.name))
+                    Diagnostic::error(
+                        Code::E0219,
+                        field.name.span.to(field.value.span),
+                        format!("agent field `{}` inside `for`", field.name.name),
+                    )
                         .label("an agent has one value per field")
                         .help("put agent fields at the top of the agent mapping, or this value in a `module`"),
                 );
@@ -675,17 +679,16 @@ impl<'a> Checker<'a> {
     fn constant_fits(&mut self, value: &Node, snmp_type: SnmpType) {
         if let NodeKind::Const(constant @ (Const::Number(_) | Const::Str(_) | Const::Bool(_))) =
             &value.kind
+            && let Err(message) = crate::eval::constant_as_snmp(constant, snmp_type)
         {
-            if let Err(message) = crate::eval::constant_as_snmp(constant, snmp_type) {
-                self.report(
-                    Diagnostic::error(
-                        Code::E0218,
-                        value.span,
-                        format!("this value cannot be {}", snmp_type.smi_name()),
-                    )
-                    .label(message),
-                );
-            }
+            self.report(
+                Diagnostic::error(
+                    Code::E0218,
+                    value.span,
+                    format!("this value cannot be {}", snmp_type.smi_name()),
+                )
+                .label(message),
+            );
         }
     }
 
@@ -975,11 +978,17 @@ impl<'a> Checker<'a> {
         let compiled = match jsonpath_rust::parser::parse_json_path(&text) {
             Ok(compiled) => compiled,
             Err(error) => {
+                // The parser's report is a multi-line snippet of its own; keep its cause line.
                 let message = error.to_string();
+                let cause = message
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix("= "))
+                    .unwrap_or_else(|| message.lines().next().unwrap_or(""))
+                    .to_owned();
                 self.report(
                     Diagnostic::error(Code::E0216, query.span, "invalid JSONPath query")
                         .label("does not compile")
-                        .note(message.lines().next().unwrap_or("").to_owned()),
+                        .note(format!("JSONPath: {cause}")),
                 );
                 return None;
             }

@@ -115,7 +115,11 @@ fn skip_trivia(text: &str, mut offset: usize) -> usize {
 
 /// The start of the first line after `from` that begins with an item keyword.
 fn next_item_start(text: &str, from: usize) -> Option<usize> {
-    let mut line_start = text[from.min(text.len())..].find('\n')? + from + 1;
+    let mut from = from.min(text.len());
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut line_start = text[from..].find('\n')? + from + 1;
     loop {
         let line = &text[line_start..];
         let starts_item = ITEM_KEYWORDS.iter().any(|kw| {
@@ -151,6 +155,21 @@ fn syntax_error(
             }
         }
     }
+    // At the end of the file, a string that was never closed is the usual cause: point at it.
+    if found.is_empty()
+        && expected == ["`\"`"]
+        && let Some(start) = unclosed_string_start(text)
+    {
+        {
+            return Diagnostic::error(
+                Code::E0101,
+                Span::new(file, start, start + 1),
+                "this string is never closed",
+            )
+            .label("string starts here")
+            .note("close it with a double quote: \"like this\"");
+        }
+    }
     let end = (position + found.len().max(1))
         .min(text.len())
         .max(position);
@@ -173,10 +192,27 @@ fn syntax_error(
             .filter(|e| KEYWORDS.contains(e));
         diagnostic = diagnostic.suggest(found, keywords);
     }
-    if found.starts_with('"') || expected.contains(&"`\"`") {
-        diagnostic = diagnostic.note("strings are written between double quotes: \"like this\"");
-    }
     diagnostic
+}
+
+/// The opening quote of a string that runs to the end of the text, if there is one.
+fn unclosed_string_start(text: &str) -> Option<usize> {
+    let mut open: Option<usize> = None;
+    let mut chars = text.char_indices();
+    let mut in_comment = false;
+    while let Some((i, c)) = chars.next() {
+        match (open, c) {
+            (None, '#') => in_comment = true,
+            (None, '\n') => in_comment = false,
+            (None, '"') if !in_comment => open = Some(i),
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(_), '"') => open = None,
+            _ => {}
+        }
+    }
+    open
 }
 
 fn push_unique(list: &mut Vec<&'static str>, item: &'static str) {
