@@ -160,15 +160,13 @@ fn syntax_error(
         && expected == ["`\"`"]
         && let Some(start) = unclosed_string_start(text)
     {
-        {
-            return Diagnostic::error(
-                Code::E0101,
-                Span::new(file, start, start + 1),
-                "this string is never closed",
-            )
-            .label("string starts here")
-            .note("close it with a double quote: \"like this\"");
-        }
+        return Diagnostic::error(
+            Code::E0101,
+            Span::new(file, start, start + 1),
+            "this string is never closed",
+        )
+        .label("string starts here")
+        .note("close it with a double quote: \"like this\"");
     }
     let end = (position + found.len().max(1))
         .min(text.len())
