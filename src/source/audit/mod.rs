@@ -1,16 +1,231 @@
 //! Fledge audit entries in any of their shapes, normalised to the document trap bindings read.
+//!
+//! An input is one of:
+//! - one audit object;
+//! - a Fledge REST list response `{"audit": [...], "totalCount": N}`;
+//! - a JSON array of audits;
+//! - JSON lines: one audit per line, blank lines ignored.
+//!
+//! Each audit may be a REST entry `{source, severity, details, timestamp}`, a storage
+//! payload `{code, level, log}` (dated at receipt), or a notification trigger reason
+//! `{reason, auditCode|asset, timestamp, data: {CODE: {code, level, log}, timestamp_CODE}}`
+//! (one audit per code in `data`). Every audit becomes exactly
+//! `{"source", "severity", "detail", "timestamp"}`, in that key order: `severity` a name,
+//! `detail` an object of scalars, `timestamp` ISO 8601 UTC with milliseconds and `Z`.
+//!
+//! Each audit found gives its own result, so one bad audit never hides the others.
 
+mod error;
+mod shape;
+mod time;
+
+pub use error::{AuditError, AuditErrorKind, Position, Problem};
+pub use time::format_timestamp;
+
+use jiff::Timestamp;
 use serde_json::Value;
 
-/// An input that is not an audit Fledge could have produced.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct AuditError {
-    pub message: String,
+/// Largest input accepted, whole.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+/// Largest single audit (a JSON line, or a list element as compact JSON).
+pub const MAX_AUDIT_BYTES: usize = 1024 * 1024;
+/// Largest string value in an audit's details.
+pub const MAX_DETAIL_STRING_BYTES: usize = 4096;
+
+/// Splits an input (one audit, a REST list response, a list, or JSON lines) into normalised
+/// audit documents `{source, severity, detail, timestamp}`, one result per audit found.
+/// Audits without a timestamp of their own are dated now.
+pub fn decode_input(bytes: &[u8]) -> Vec<Result<Value, AuditError>> {
+    decode_input_at(bytes, Timestamp::now())
 }
 
-/// Splits an input (one audit, a REST list response, or JSON lines) into normalised audit
-/// documents `{source, severity, detail, timestamp}`, one result per audit found.
-pub fn decode_input(_bytes: &[u8]) -> Vec<Result<Value, AuditError>> {
-    Vec::new()
+/// [`decode_input`] with the time of receipt given, for audits that carry no timestamp.
+pub fn decode_input_at(bytes: &[u8], received: Timestamp) -> Vec<Result<Value, AuditError>> {
+    if bytes.len() > MAX_INPUT_BYTES {
+        return vec![Err(AuditError::new(
+            Position::WHOLE_INPUT,
+            AuditErrorKind::InputTooLarge {
+                size: bytes.len(),
+                limit: MAX_INPUT_BYTES,
+            },
+        ))];
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return vec![Err(AuditError::new(
+            Position::WHOLE_INPUT,
+            AuditErrorKind::Empty,
+        ))];
+    }
+    let whole = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| json_error_kind(&e, false)),
+        Err(e) => Err(AuditErrorKind::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        }),
+    };
+    match whole {
+        Ok(document) => decode_document(document, Position::WHOLE_INPUT, received),
+        Err(whole_error) => match json_lines(bytes) {
+            Some(lines) => lines
+                .into_iter()
+                .flat_map(|(position, line)| match line {
+                    Ok(document) => decode_document(document, position, received),
+                    Err(kind) => vec![Err(AuditError::new(position, kind))],
+                })
+                .collect(),
+            None => vec![Err(AuditError::new(Position::WHOLE_INPUT, whole_error))],
+        },
+    }
 }
+
+type ParsedLine = (Position, Result<Value, AuditErrorKind>);
+
+/// The input read as JSON lines, when it looks like JSON lines: several non-blank lines,
+/// at least one of them a complete JSON object on its own. A pretty-printed document
+/// with a syntax error has no such line, and gets one error for the whole input instead
+/// of one per line.
+fn json_lines(bytes: &[u8]) -> Option<Vec<ParsedLine>> {
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for (number, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let start = offset;
+        offset += raw.len() + 1;
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        lines.push((Position::line(number + 1), parse_line(line, start)));
+    }
+    let any_object = lines
+        .iter()
+        .any(|(_, line)| matches!(line, Ok(Value::Object(_))));
+    (lines.len() >= 2 && any_object).then_some(lines)
+}
+
+fn parse_line(line: &[u8], start: usize) -> Result<Value, AuditErrorKind> {
+    if line.len() > MAX_AUDIT_BYTES {
+        return Err(AuditErrorKind::AuditTooLarge {
+            size: line.len(),
+            limit: MAX_AUDIT_BYTES,
+        });
+    }
+    let text = std::str::from_utf8(line).map_err(|e| AuditErrorKind::InvalidUtf8 {
+        offset: start + e.valid_up_to(),
+    })?;
+    serde_json::from_str(text).map_err(|e| json_error_kind(&e, true))
+}
+
+/// serde_json's error as a kind. Within a JSON line the line number is already the
+/// position, so only the column is kept.
+fn json_error_kind(error: &serde_json::Error, within_line: bool) -> AuditErrorKind {
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let detail = match full.strip_suffix(&suffix) {
+        Some(message) if within_line => format!("{message} at column {}", error.column()),
+        _ => full,
+    };
+    if error.is_eof() {
+        AuditErrorKind::TruncatedJson { detail }
+    } else {
+        AuditErrorKind::NotJson { detail }
+    }
+}
+
+/// One parsed document: a REST list response, a list, or one audit.
+fn decode_document(
+    document: Value,
+    position: Position,
+    received: Timestamp,
+) -> Vec<Result<Value, AuditError>> {
+    match document {
+        Value::Object(mut object) if object.contains_key("audit") => match object.remove("audit") {
+            Some(Value::Array(audits)) => decode_list(audits, position, received),
+            other => {
+                let found = other.as_ref().map_or("missing", shape::kind_of);
+                vec![Err(invalid(
+                    position,
+                    Problem::WrongType {
+                        field: "audit".to_owned(),
+                        expected: "a list of audits",
+                        found,
+                    },
+                ))]
+            }
+        },
+        Value::Array(audits) => decode_list(audits, position, received),
+        audit => decode_audit(&audit, position, received),
+    }
+}
+
+fn decode_list(
+    audits: Vec<Value>,
+    position: Position,
+    received: Timestamp,
+) -> Vec<Result<Value, AuditError>> {
+    audits
+        .iter()
+        .enumerate()
+        .flat_map(|(index, audit)| decode_audit(audit, position.with_index(index), received))
+        .collect()
+}
+
+fn decode_audit(
+    audit: &Value,
+    position: Position,
+    received: Timestamp,
+) -> Vec<Result<Value, AuditError>> {
+    let Some(object) = audit.as_object() else {
+        return vec![Err(invalid(
+            position,
+            Problem::NotAnObject {
+                found: shape::kind_of(audit),
+            },
+        ))];
+    };
+    let size = compact_size(audit);
+    if size > MAX_AUDIT_BYTES {
+        return vec![Err(AuditError::new(
+            position,
+            AuditErrorKind::AuditTooLarge {
+                size,
+                limit: MAX_AUDIT_BYTES,
+            },
+        ))];
+    }
+    shape::normalise(object, received)
+        .into_iter()
+        .map(|result| {
+            result
+                .map_err(|problems| AuditError::new(position, AuditErrorKind::Invalid { problems }))
+        })
+        .collect()
+}
+
+fn invalid(position: Position, problem: Problem) -> AuditError {
+    AuditError::new(
+        position,
+        AuditErrorKind::Invalid {
+            problems: vec![problem],
+        },
+    )
+}
+
+/// Size of a value written as compact JSON, without building the text.
+fn compact_size(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Value to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+#[cfg(test)]
+mod tests;

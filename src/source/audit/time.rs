@@ -1,0 +1,168 @@
+//! Audit timestamps: the formats Fledge writes, read as UTC instants, written back as ISO 8601.
+
+use jiff::{Timestamp, civil, tz::TimeZone};
+use serde_json::Value;
+
+/// Longest timestamp text worth parsing; anything longer is rejected unread.
+const MAX_TIMESTAMP_CHARS: usize = 64;
+
+/// `2026-11-21T09:15:42.317Z`: UTC, millisecond precision (truncated, never rounded up, so
+/// an audit is never dated after it happened).
+pub fn format_timestamp(timestamp: Timestamp) -> String {
+    let millis = timestamp.as_millisecond();
+    // as_millisecond truncates toward zero; step back for instants before 1970 with a
+    // sub-millisecond remainder so the result is always a floor.
+    let floor = if timestamp.as_microsecond() < millis * 1000 {
+        millis - 1
+    } else {
+        millis
+    };
+    let timestamp = Timestamp::from_millisecond(floor).unwrap_or(timestamp);
+    timestamp.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Reads a timestamp from an audit field. Accepted:
+/// - text without a zone, `YYYY-MM-DD HH:MM:SS[.fff…]` (Fledge REST and storage; UTC);
+/// - text with `Z` or a numeric offset, `T` or space between date and time
+///   (notification reason `… .ffffff+00:00`, ISO 8601);
+/// - a number: seconds since the Unix epoch (notification `timestamp_CODE`).
+///
+/// The error is the reason, for the caller to place in its message.
+pub fn parse_timestamp(value: &Value) -> Result<Timestamp, String> {
+    match value {
+        Value::String(text) => parse_text(text),
+        Value::Number(number) => match number.as_f64() {
+            Some(seconds) => from_epoch_seconds(seconds),
+            None => Err("the number is out of range".to_owned()),
+        },
+        _ => Err("expected text or seconds since the Unix epoch".to_owned()),
+    }
+}
+
+fn parse_text(text: &str) -> Result<Timestamp, String> {
+    const EXPECTED: &str =
+        "expected YYYY-MM-DD HH:MM:SS[.fff] (UTC) or ISO 8601 with Z or an offset";
+    if text.chars().count() > MAX_TIMESTAMP_CHARS {
+        return Err(format!("longer than {MAX_TIMESTAMP_CHARS} characters"));
+    }
+    let timestamp = if let Ok(timestamp) = text.parse::<Timestamp>() {
+        timestamp
+    } else {
+        let civil: civil::DateTime = text.parse().map_err(|_| EXPECTED.to_owned())?;
+        // A bare date would silently mean midnight; an audit always has a time of day.
+        if !text.contains(':') {
+            return Err(format!("no time of day; {EXPECTED}"));
+        }
+        civil
+            .to_zoned(TimeZone::UTC)
+            .map_err(|e| format!("out of range: {e}"))?
+            .timestamp()
+    };
+    check_year(timestamp)
+}
+
+fn from_epoch_seconds(seconds: f64) -> Result<Timestamp, String> {
+    if !seconds.is_finite() {
+        return Err("not a finite number of seconds".to_owned());
+    }
+    // Round to microseconds first: epoch floats like 1795252542.318204 are not exact in
+    // binary, and truncating straight to milliseconds could lose one.
+    let micros = (seconds * 1_000_000.0).round();
+    if micros.abs() > i64::MAX as f64 / 2.0 {
+        return Err("out of range".to_owned());
+    }
+    let timestamp =
+        Timestamp::from_microsecond(micros as i64).map_err(|e| format!("out of range: {e}"))?;
+    check_year(timestamp)
+}
+
+/// ISO 8601 without extensions needs a four-digit year.
+fn check_year(timestamp: Timestamp) -> Result<Timestamp, String> {
+    let year = timestamp.to_zoned(TimeZone::UTC).year();
+    if (1..=9999).contains(&year) {
+        Ok(timestamp)
+    } else {
+        Err(format!("year {year} is outside 0001..9999"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn iso(value: Value) -> Result<String, String> {
+        parse_timestamp(&value).map(format_timestamp)
+    }
+
+    #[test]
+    fn rest_timestamp_without_zone_is_utc() {
+        assert_eq!(
+            iso(json!("2026-11-21 09:15:42.317")).as_deref(),
+            Ok("2026-11-21T09:15:42.317Z")
+        );
+        assert_eq!(
+            iso(json!("2026-11-21 09:15:42")).as_deref(),
+            Ok("2026-11-21T09:15:42.000Z")
+        );
+        assert_eq!(
+            iso(json!("2026-11-21T09:15:42.3179")).as_deref(),
+            Ok("2026-11-21T09:15:42.317Z")
+        );
+    }
+
+    #[test]
+    fn offsets_are_honoured() {
+        assert_eq!(
+            iso(json!("2026-11-21 09:15:42.318204+00:00")).as_deref(),
+            Ok("2026-11-21T09:15:42.318Z")
+        );
+        assert_eq!(
+            iso(json!("2026-11-21T10:15:42.5+01:00")).as_deref(),
+            Ok("2026-11-21T09:15:42.500Z")
+        );
+        assert_eq!(
+            iso(json!("2026-11-21T09:15:42.317Z")).as_deref(),
+            Ok("2026-11-21T09:15:42.317Z")
+        );
+    }
+
+    #[test]
+    fn epoch_seconds() {
+        assert_eq!(
+            iso(json!(1795252542.318204)).as_deref(),
+            Ok("2026-11-21T09:15:42.318Z")
+        );
+        assert_eq!(
+            iso(json!(1795252542)).as_deref(),
+            Ok("2026-11-21T09:15:42.000Z")
+        );
+        // 0.317 is 0.31699999… in binary: must not become .316.
+        assert_eq!(
+            iso(json!(1795252542.317)).as_deref(),
+            Ok("2026-11-21T09:15:42.317Z")
+        );
+        assert_eq!(
+            iso(json!(-0.0005)).as_deref(),
+            Ok("1969-12-31T23:59:59.999Z")
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_date_and_time() {
+        for bad in [
+            json!("yesterday"),
+            json!("2026-11-21"),
+            json!("2026-13-01 00:00:00"),
+            json!("2026-11-21 25:00:00"),
+            json!(""),
+            json!(true),
+            json!(null),
+            json!(1e300),
+            json!(-1e300),
+            json!("x".repeat(100)),
+        ] {
+            assert!(iso(bad.clone()).is_err(), "{bad} was accepted");
+        }
+    }
+}
