@@ -207,7 +207,17 @@ pub fn run_case(
             render_mist(&rules, &input, &params, &now, false, false)
         }
     };
-    Ok((case.description, combined(rendered)))
+    // Errors name rule files by their file name only, so a case gives the same output for
+    // the embedded rules and for the same files in a folder.
+    let mut text = combined(rendered);
+    for file in rules.sources().files() {
+        let short = Path::new(&file.name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        text = text.replace(&format!("{}:", file.name), &format!("{short}:"));
+    }
+    Ok((case.description, text))
 }
 
 fn combined(rendered: Rendered) -> String {
