@@ -1,1 +1,192 @@
-//! Integration tests: cli.
+//! Integration tests: the `monbridge` command line (inspection commands, exit codes, streams).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common;
+
+fn monbridge(args: &[&str]) -> Output {
+    Command::new(common::bin("monbridge"))
+        .args(args)
+        .current_dir(common::repo_root())
+        .env_remove("MONBRIDGE_RULES")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run monbridge")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Exit status, then stdout, then stderr: the whole observable behaviour of one run.
+fn transcript(output: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code().unwrap_or(-1),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+fn snapshot(name: &str, output: &Output) {
+    common::snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(output)));
+}
+
+#[test]
+fn help_for_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["check", "--help"],
+        vec!["render", "trap", "--help"],
+        vec!["render", "mist", "--help"],
+        vec!["explain", "--help"],
+        vec!["test", "--help"],
+        vec!["mist", "--help"],
+        vec!["trap", "send", "--help"],
+        vec!["import", "link-audit-trap", "--help"],
+    ] {
+        let output = monbridge(&args);
+        assert!(output.status.success(), "{args:?}");
+        let name = format!("cli_help_{}", args[..args.len() - 1].join("_"));
+        let name = if args.len() == 1 { "cli_help".to_owned() } else { name };
+        common::snapshot_settings().bind(|| insta::assert_snapshot!(name, text(&output.stdout)));
+    }
+}
+
+#[test]
+fn check_default_rules() {
+    snapshot("cli_check_default", &monbridge(&["check"]));
+}
+
+#[test]
+fn check_reports_every_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.rules"),
+        "trap t when audit.sorce == \"X\" {\n  oid 1.3.6.1.4.1.39059.1.0.1\n  1 a : integr = lowr(audit.x)\n}\n",
+    )
+    .unwrap();
+    let output = monbridge(&["check", "--rules", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "diagnostics go to stderr only");
+    let stderr = text(&output.stderr).replace(dir.path().to_str().unwrap(), "RULES");
+    common::snapshot_settings().bind(|| insta::assert_snapshot!("cli_check_errors", stderr));
+}
+
+#[test]
+fn rules_folder_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("only.rules"), "trap only when audit.source == \"START\" { oid 1.3.6.1.4.1.39059.1.0.4 }\n").unwrap();
+    let output = Command::new(common::bin("monbridge"))
+        .arg("check")
+        .env("MONBRIDGE_RULES", dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("1 rules (only)"), "{}", text(&output.stdout));
+}
+
+#[test]
+fn render_trap_table_and_json() {
+    let input = "tests/fixtures/fledge/rest/STCHA.json";
+    snapshot("cli_render_trap", &monbridge(&["render", "trap", "--env", "hostname=gw-poste-1", input]));
+    snapshot(
+        "cli_render_trap_json",
+        &monbridge(&["render", "trap", "--json", "--env", "hostname=gw-poste-1", input]),
+    );
+}
+
+#[test]
+fn render_trap_reports_bad_audits_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mixed.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"source":"START","severity":"INFORMATION","details":{},"timestamp":"2026-11-21 09:15:42.317"}"#,
+            "\n{\"source\": \"STLNK\", \"sever\n",
+            r#"{"source":"STLNK","severity":"WARNING","details":{"nameService":"s"},"timestamp":"2026-11-21 09:15:42.317"}"#,
+            "\n",
+            r#"{"source":"FSTOP","severity":"INFORMATION","details":{},"timestamp":"2026-11-21 09:15:43.000"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let output = monbridge(&["render", "trap", "--env", "hostname=gw", input.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("trap start ") && stdout.contains("trap stop "), "{stdout}");
+    snapshot("cli_render_trap_mixed", &output);
+}
+
+#[test]
+fn explain_trap_shows_expressions_paths_and_values() {
+    snapshot(
+        "cli_explain_trap",
+        &monbridge(&["explain", "trap", "--env", "hostname=gw-poste-1", "tests/fixtures/fledge/rest/STLNK.json"]),
+    );
+}
+
+#[test]
+fn render_and_explain_mist_document() {
+    let case: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(common::repo_root().join("rules/tests/mist_fixture_org.json")).unwrap())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("org.json");
+    std::fs::write(&document, serde_json::to_vec(&case["input"]).unwrap()).unwrap();
+    let document = document.to_str().unwrap();
+    let params = ["--param", "prefix=MIST", "--param", "group=Mist"];
+    let mut args = vec!["render", "mist", "--now", "2024-07-10T10:05:00+00:00[UTC]"];
+    args.extend(params);
+    args.push(document);
+    snapshot("cli_render_mist", &monbridge(&args));
+    let mut args = vec!["explain", "mist"];
+    args.extend(params);
+    args.push(document);
+    snapshot("cli_explain_mist", &monbridge(&args));
+}
+
+#[test]
+fn golden_cases_of_the_default_rules_pass() {
+    let output = monbridge(&["test"]);
+    assert!(output.status.success(), "{}", transcript(&output));
+    let output = monbridge(&["test", "--rules", "rules"]);
+    assert!(output.status.success(), "{}", transcript(&output));
+    assert!(text(&output.stdout).ends_with("4 passed, 0 failed\n"), "{}", text(&output.stdout));
+}
+
+#[test]
+fn failing_golden_case_prints_a_diff_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_rules(dir.path());
+    let expected = dir.path().join("tests/audit_shapes.expected");
+    let changed = std::fs::read_to_string(&expected).unwrap().replace("PA-Lyon-1-A", "PA-Lyon-1/A");
+    std::fs::write(&expected, changed).unwrap();
+    let output = monbridge(&["test", "--rules", dir.path().to_str().unwrap(), "audit_shapes"]);
+    assert_eq!(output.status.code(), Some(1));
+    snapshot("cli_test_failure", &output);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let output = monbridge(&["render", "trap"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let output = monbridge(&["render", "mist", "--now", "yesterday", "rules/tests/mist_fixture_org.json"]);
+    assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+    assert!(text(&output.stderr).contains("--now"));
+}
+
+fn copy_rules(to: &Path) {
+    let from = common::repo_root().join("rules");
+    std::fs::create_dir_all(to.join("tests")).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap().chain(std::fs::read_dir(from.join("tests")).unwrap()) {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let relative = path.strip_prefix(&from).unwrap();
+            std::fs::copy(&path, to.join(relative)).unwrap();
+        }
+    }
+}
