@@ -13,6 +13,7 @@ use crate::eval::Params;
 use crate::lang::{LoadError, LoadOptions, RuleSet};
 
 mod check;
+mod demo;
 mod import;
 pub mod mist;
 mod render;
@@ -63,6 +64,8 @@ pub enum Command {
     Explain(RenderCommand),
     /// Run the golden cases kept next to the rules (`<rules>/tests/`) and print a diff for each failure.
     Test(test_cmd::TestArgs),
+    /// Run both pipelines over the embedded sample data: no network, no credentials.
+    Demo(demo::DemoArgs),
     /// Poll the Mist API and write one Pandora agent XML file per site into the spool.
     Mist(mist::MistArgs),
     /// Send SNMP notifications.
@@ -240,6 +243,7 @@ pub fn main() -> ExitCode {
         Command::Render(command) => render::run(command, false),
         Command::Explain(command) => render::run(command, true),
         Command::Test(args) => test_cmd::run(args, color),
+        Command::Demo(args) => demo::run(args),
         Command::Mist(args) => mist::run(args),
         Command::Trap(TrapCommand::Send(args)) => trap_send::run(args),
         Command::Import(ImportCommand::LinkAuditTrap(args)) => import::run(args),

@@ -134,6 +134,15 @@ pub fn run(args: &TestArgs, _color: bool) -> Result<u8, CliError> {
     }
 }
 
+/// One of the embedded cases of the default rules, parsed.
+pub fn default_case(name: &str) -> Result<Case, CliError> {
+    let (_, text, _) = DEFAULT_CASES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or_else(|| CliError::Internal(format!("no embedded case {name}")))?;
+    serde_json::from_str(text).map_err(|e| CliError::Internal(format!("embedded case {name}: {e}")))
+}
+
 type LoadedCase = (String, String, String, Option<PathBuf>);
 
 fn load_cases(dir: Option<&Path>) -> Result<Vec<LoadedCase>, CliError> {
