@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod eval;
+pub mod import;
 pub mod lang;
 pub mod pipeline;
 pub mod record;
