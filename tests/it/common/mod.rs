@@ -3,6 +3,8 @@
 // Each test module uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod pandora;
+
 use std::path::{Path, PathBuf};
 
 /// insta settings shared by every snapshot test: snapshots live in the top-level `snapshots/`.
