@@ -502,3 +502,12 @@ fn a_spool_path_that_is_a_file_is_an_error() {
     assert!(matches!(error, SpoolError::CreateTemp { .. }), "{error:?}");
     assert_eq!(listing(parent.path()), vec!["data_in".to_owned()]);
 }
+
+#[test]
+fn spool_errors_name_the_agent_as_the_record_has_it() {
+    let parent = tempfile::tempdir().expect("a scratch directory");
+    let record = special_agent();
+    let error =
+        write_agent(&parent.path().join("missing"), &record, &fixed_now()).expect_err("refused");
+    assert_eq!(error.agent(), record.name, "not the cleaned name");
+}

@@ -58,6 +58,20 @@ impl SpoolError {
             | SpoolError::NoFreeName { agent, .. } => agent,
         }
     }
+
+    /// The same error naming the agent `name` (the record's name rather than the cleaned one).
+    pub(super) fn for_agent(mut self, name: &str) -> SpoolError {
+        match &mut self {
+            SpoolError::Invalid { agent, .. }
+            | SpoolError::Clock { agent, .. }
+            | SpoolError::Render { agent, .. }
+            | SpoolError::CreateTemp { agent, .. }
+            | SpoolError::Write { agent, .. }
+            | SpoolError::Rename { agent, .. }
+            | SpoolError::NoFreeName { agent, .. } => name.clone_into(agent),
+        }
+        self
+    }
 }
 
 /// What makes an agent unfit for a Pandora data file. Names are shown after hygiene.

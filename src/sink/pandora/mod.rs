@@ -76,21 +76,8 @@ pub fn write_agent(dir: &Path, agent: &Agent, now: &jiff::Zoned) -> Result<PathB
     let path = write_data_file(dir, &clean.name, now, |file| {
         std::io::Write::write_all(file, xml.as_bytes())
     })
-    .map_err(|error| with_record_name(error, &agent.name))?;
+    // Errors name the agent as the record had it, even where hygiene changed the name.
+    .map_err(|error| error.for_agent(&agent.name))?;
     tracing::debug!(agent = %agent.name, path = %path.display(), "wrote Pandora data file");
     Ok(path)
-}
-
-/// Spool errors name the agent as the record had it, even when hygiene changed the name.
-fn with_record_name(mut error: SpoolError, record_name: &str) -> SpoolError {
-    match &mut error {
-        SpoolError::Invalid { agent, .. }
-        | SpoolError::Clock { agent, .. }
-        | SpoolError::Render { agent, .. }
-        | SpoolError::CreateTemp { agent, .. }
-        | SpoolError::Write { agent, .. }
-        | SpoolError::Rename { agent, .. }
-        | SpoolError::NoFreeName { agent, .. } => record_name.clone_into(agent),
-    }
-    error
 }
