@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mib;
+pub mod pandora;
 
 use std::path::{Path, PathBuf};
 
