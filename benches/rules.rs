@@ -35,13 +35,20 @@ fn load(c: &mut Criterion) {
     let text = thousand_bindings();
     let env = BTreeMap::new();
     c.bench_function("load 1000 trap bindings (parse + check)", |b| {
-        b.iter(|| RuleSet::from_sources(vec![("bench.rules".into(), black_box(text.clone()))], &env).unwrap())
+        b.iter(|| {
+            RuleSet::from_sources(vec![("bench.rules".into(), black_box(text.clone()))], &env)
+                .unwrap()
+        })
     });
 }
 
 fn evaluate(c: &mut Criterion) {
     let env: BTreeMap<String, String> = [("hostname".to_owned(), "gw-poste-1".to_owned())].into();
-    let defaults = RuleSet::load(&LoadOptions { dir: None, env: env.clone() }).unwrap();
+    let defaults = RuleSet::load(&LoadOptions {
+        dir: None,
+        env: env.clone(),
+    })
+    .unwrap();
     let one = RuleSet::from_sources(
         vec![(
             "one.rules".into(),
@@ -74,9 +81,10 @@ fn evaluate(c: &mut Criterion) {
     c.bench_function("evaluate one trap binding over a decoded audit", |b| {
         b.iter(|| single.traps(black_box(&audit), &params))
     });
-    c.bench_function("evaluate the 11 default trap bindings over a decoded audit", |b| {
-        b.iter(|| one.traps(black_box(&audit), &params))
-    });
+    c.bench_function(
+        "evaluate the 11 default trap bindings over a decoded audit",
+        |b| b.iter(|| one.traps(black_box(&audit), &params)),
+    );
     let bytes = serde_json::to_vec(&serde_json::json!({
         "source": "STCHA", "severity": "INFORMATION",
         "details": {"nameService": "iec104-south", "nameLink": "PA-Lyon-1", "nameChannel": "A", "valueChannel": "ON"},
@@ -85,7 +93,10 @@ fn evaluate(c: &mut Criterion) {
     .unwrap();
     c.bench_function("decode audit JSON and evaluate the default rules", |b| {
         b.iter(|| {
-            for audit in monbridge::source::audit::decode_input(black_box(&bytes)).into_iter().flatten() {
+            for audit in monbridge::source::audit::decode_input(black_box(&bytes))
+                .into_iter()
+                .flatten()
+            {
                 black_box(defaults.traps(&audit, &params));
             }
         })

@@ -27,14 +27,16 @@ pub fn run(args: &DemoArgs) -> Result<u8, CliError> {
     println!("# Mist → Pandora: the sample organisation through rules/mist.rules\n");
     let rules = load(&mist)?;
     let params = Params(mist.params.clone());
-    let document = serde_json::to_vec(&mist.input).map_err(|e| CliError::Internal(e.to_string()))?;
+    let document =
+        serde_json::to_vec(&mist.input).map_err(|e| CliError::Internal(e.to_string()))?;
     let rendered = render_mist(&rules, &document, &params, &now, false, false);
     print!("{}", rendered.stdout);
     if let Some(dir) = &args.data_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         for agent in rules.agents(&mist.input, &params).into_iter().flatten() {
-            let path = pandora::write_agent(dir, &agent, &now).map_err(|e| CliError::Internal(e.to_string()))?;
+            let path = pandora::write_agent(dir, &agent, &now)
+                .map_err(|e| CliError::Internal(e.to_string()))?;
             eprintln!("wrote {}", path.display());
         }
     }
@@ -42,7 +44,12 @@ pub fn run(args: &DemoArgs) -> Result<u8, CliError> {
     println!("# Fledge audits → SNMP: one audit of each code through rules/audit.rules\n");
     let rules = load(&audits)?;
     let input = serde_json::to_vec(&audits.input).map_err(|e| CliError::Internal(e.to_string()))?;
-    let rendered = render_traps(&rules, &input, &Params(audits.params.clone()), &TrapRender::default());
+    let rendered = render_traps(
+        &rules,
+        &input,
+        &Params(audits.params.clone()),
+        &TrapRender::default(),
+    );
     print!("{}", rendered.stdout);
     Ok(EXIT_OK)
 }

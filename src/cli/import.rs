@@ -22,7 +22,8 @@ pub fn run(args: &ImportArgs) -> Result<u8, CliError> {
         .map_err(|e| CliError::Data(format!("{}: {e}", args.input.display())))?;
     // The output must load as it is: check it (with any env value) before printing it.
     let env = std::iter::once(("hostname".to_owned(), "check".to_owned())).collect();
-    if let Err(error) = RuleSet::from_sources(vec![("imported.rules".into(), rules.clone())], &env) {
+    if let Err(error) = RuleSet::from_sources(vec![("imported.rules".into(), rules.clone())], &env)
+    {
         return Err(CliError::Internal(format!(
             "the imported rules do not load; please report this:\n{}",
             error.render(false)

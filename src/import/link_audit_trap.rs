@@ -57,7 +57,8 @@ fn binding_error(key: &str, problem: impl Into<String>) -> ImportError {
 
 /// Converts the configuration to rules text: one trap binding per audit, in input order.
 pub fn import(bytes: &[u8]) -> Result<String, ImportError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ImportError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ImportError::NotJson(e.to_string()))?;
     let bindings = unwrap_config_item(value)?;
     let Value::Object(bindings) = bindings else {
         return Err(ImportError::NotAnObject(kind(&bindings)));
@@ -76,7 +77,9 @@ pub fn import(bytes: &[u8]) -> Result<String, ImportError> {
 
 /// The bindings themselves, out of a Fledge configuration item if they are wrapped in one.
 fn unwrap_config_item(value: Value) -> Result<Value, ImportError> {
-    let Value::Object(mut map) = value else { return Ok(value) };
+    let Value::Object(mut map) = value else {
+        return Ok(value);
+    };
     let Some(item) = map.remove("link_audit_trap") else {
         return Ok(Value::Object(map));
     };
@@ -99,15 +102,24 @@ fn unwrap_config_item(value: Value) -> Result<Value, ImportError> {
     Ok(inner)
 }
 
-fn binding_rules(raw_key: &str, binding: &Value, names: &mut BTreeSet<String>) -> Result<String, ImportError> {
+fn binding_rules(
+    raw_key: &str,
+    binding: &Value,
+    names: &mut BTreeSet<String>,
+) -> Result<String, ImportError> {
     let key = raw_key.trim();
     let code = audit_code(key).ok_or_else(|| {
         let known = AUDIT_NAMES.iter().flat_map(|(n, c)| [*n, *c]);
-        let hint = did_you_mean(key, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let hint = did_you_mean(key, known)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
         binding_error(key, format!("not an audit name or code{hint}"))
     })?;
     let Value::Object(fields) = binding else {
-        return Err(binding_error(key, format!("expected an object, found {}", kind(binding))));
+        return Err(binding_error(
+            key,
+            format!("expected an object, found {}", kind(binding)),
+        ));
     };
     let trap_oid = oid_field(key, fields, "oid")?;
     let name = unique(rule_name(key, code), names);
@@ -119,10 +131,18 @@ fn binding_rules(raw_key: &str, binding: &Value, names: &mut BTreeSet<String>) -
             .parse()
             .ok()
             .filter(|i| (1..=crate::lang::check::MAX_OBJECT_INDEX).contains(i))
-            .ok_or_else(|| binding_error(key, format!("`{index_text}` is not an object index (\"1\" to \"128\")")))?;
+            .ok_or_else(|| {
+                binding_error(
+                    key,
+                    format!("`{index_text}` is not an object index (\"1\" to \"128\")"),
+                )
+            })?;
         let where_ = format!("{key}.{index_text}");
         let Value::Object(object) = object else {
-            return Err(binding_error(&where_, format!("expected an object, found {}", kind(object))));
+            return Err(binding_error(
+                &where_,
+                format!("expected an object, found {}", kind(object)),
+            ));
         };
         let dest = string_field(&where_, object, "dest")?;
         let dest = unique(identifier(dest), &mut object_names);
@@ -147,7 +167,10 @@ fn binding_rules(raw_key: &str, binding: &Value, names: &mut BTreeSet<String>) -
     }
     objects.sort_by_key(|(index, _)| *index);
     if let Some(pair) = objects.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(binding_error(key, format!("object index {} is given twice", pair[0].0)));
+        return Err(binding_error(
+            key,
+            format!("object index {} is given twice", pair[0].0),
+        ));
     }
     let mut text = String::new();
     let _ = writeln!(text, "trap {name} when audit.source == \"{code}\" {{");
@@ -170,7 +193,11 @@ fn audit_code(key: &str) -> Option<&'static str> {
 /// The binding's name: the audit name for a known code, else the key made an identifier.
 fn rule_name(key: &str, code: &str) -> String {
     if AUDIT_NAMES.iter().any(|(_, c)| c.eq_ignore_ascii_case(key)) {
-        let name = AUDIT_NAMES.iter().find(|(_, c)| *c == code).map(|(n, _)| *n).unwrap_or(code);
+        let name = AUDIT_NAMES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map(|(n, _)| *n)
+            .unwrap_or(code);
         return identifier(name);
     }
     identifier(key)
@@ -192,14 +219,20 @@ fn identifier(text: &str) -> String {
     let mut name: String = text
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         name.insert(0, '_');
     }
     const KEYWORDS: [&str; 15] = [
-        "agent", "trap", "objects", "for", "in", "where", "when", "module", "use", "and", "or", "not", "true",
-        "false", "null",
+        "agent", "trap", "objects", "for", "in", "where", "when", "module", "use", "and", "or",
+        "not", "true", "false", "null",
     ];
     if KEYWORDS.contains(&name.as_str()) {
         name.push('_');
@@ -211,12 +244,18 @@ fn identifier(text: &str) -> String {
 fn audit_path(where_: &str, value: &str) -> Result<String, ImportError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(binding_error(where_, "an audit value needs a field name, such as detail.nameService"));
+        return Err(binding_error(
+            where_,
+            "an audit value needs a field name, such as detail.nameService",
+        ));
     }
     let mut path = String::from("audit");
     for segment in value.split('.') {
         if segment.is_empty() {
-            return Err(binding_error(where_, format!("`{value}` has an empty part")));
+            return Err(binding_error(
+                where_,
+                format!("`{value}` has an empty part"),
+            ));
         }
         if is_plain_key(segment) {
             path.push('.');
@@ -231,7 +270,10 @@ fn audit_path(where_: &str, value: &str) -> Result<String, ImportError> {
 fn env_path(where_: &str, value: &str) -> Result<String, ImportError> {
     let value = value.trim();
     if !is_plain_key(value) {
-        return Err(binding_error(where_, format!("`{value}` is not an environment variable name")));
+        return Err(binding_error(
+            where_,
+            format!("`{value}` is not an environment variable name"),
+        ));
     }
     Ok(format!("env.{value}"))
 }
@@ -261,10 +303,17 @@ fn string_literal(text: &str) -> String {
     out
 }
 
-fn string_field<'v>(where_: &str, object: &'v Map<String, Value>, field: &str) -> Result<&'v str, ImportError> {
+fn string_field<'v>(
+    where_: &str,
+    object: &'v Map<String, Value>,
+    field: &str,
+) -> Result<&'v str, ImportError> {
     match object.get(field) {
         Some(Value::String(text)) => Ok(text),
-        Some(other) => Err(binding_error(where_, format!("`{field}` must be a string, found {}", kind(other)))),
+        Some(other) => Err(binding_error(
+            where_,
+            format!("`{field}` must be a string, found {}", kind(other)),
+        )),
         None => Err(binding_error(where_, format!("`{field}` is missing"))),
     }
 }

@@ -49,7 +49,11 @@ fn help_for_every_command() {
         let output = monbridge(&args);
         assert!(output.status.success(), "{args:?}");
         let name = format!("cli_help_{}", args[..args.len() - 1].join("_"));
-        let name = if args.len() == 1 { "cli_help".to_owned() } else { name };
+        let name = if args.len() == 1 {
+            "cli_help".to_owned()
+        } else {
+            name
+        };
         common::snapshot_settings().bind(|| insta::assert_snapshot!(name, text(&output.stdout)));
     }
 }
@@ -77,23 +81,41 @@ fn check_reports_every_error_and_exits_1() {
 #[test]
 fn rules_folder_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("only.rules"), "trap only when audit.source == \"START\" { oid 1.3.6.1.4.1.39059.1.0.4 }\n").unwrap();
+    std::fs::write(
+        dir.path().join("only.rules"),
+        "trap only when audit.source == \"START\" { oid 1.3.6.1.4.1.39059.1.0.4 }\n",
+    )
+    .unwrap();
     let output = Command::new(common::bin("monbridge"))
         .arg("check")
         .env("MONBRIDGE_RULES", dir.path())
         .output()
         .unwrap();
     assert!(output.status.success());
-    assert!(text(&output.stdout).contains("1 rules (only)"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("1 rules (only)"),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[test]
 fn render_trap_table_and_json() {
     let input = "tests/fixtures/fledge/rest/STCHA.json";
-    snapshot("cli_render_trap", &monbridge(&["render", "trap", "--env", "hostname=gw-poste-1", input]));
+    snapshot(
+        "cli_render_trap",
+        &monbridge(&["render", "trap", "--env", "hostname=gw-poste-1", input]),
+    );
     snapshot(
         "cli_render_trap_json",
-        &monbridge(&["render", "trap", "--json", "--env", "hostname=gw-poste-1", input]),
+        &monbridge(&[
+            "render",
+            "trap",
+            "--json",
+            "--env",
+            "hostname=gw-poste-1",
+            input,
+        ]),
     );
 }
 
@@ -113,10 +135,19 @@ fn render_trap_reports_bad_audits_and_keeps_the_others() {
         ),
     )
     .unwrap();
-    let output = monbridge(&["render", "trap", "--env", "hostname=gw", input.to_str().unwrap()]);
+    let output = monbridge(&[
+        "render",
+        "trap",
+        "--env",
+        "hostname=gw",
+        input.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("trap start ") && stdout.contains("trap stop "), "{stdout}");
+    assert!(
+        stdout.contains("trap start ") && stdout.contains("trap stop "),
+        "{stdout}"
+    );
     snapshot("cli_render_trap_mixed", &output);
 }
 
@@ -124,15 +155,22 @@ fn render_trap_reports_bad_audits_and_keeps_the_others() {
 fn explain_trap_shows_expressions_paths_and_values() {
     snapshot(
         "cli_explain_trap",
-        &monbridge(&["explain", "trap", "--env", "hostname=gw-poste-1", "tests/fixtures/fledge/rest/STLNK.json"]),
+        &monbridge(&[
+            "explain",
+            "trap",
+            "--env",
+            "hostname=gw-poste-1",
+            "tests/fixtures/fledge/rest/STLNK.json",
+        ]),
     );
 }
 
 #[test]
 fn render_and_explain_mist_document() {
-    let case: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(common::repo_root().join("rules/tests/mist_fixture_org.json")).unwrap())
-            .unwrap();
+    let case: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::repo_root().join("rules/tests/mist_fixture_org.json")).unwrap(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let document = dir.path().join("org.json");
     std::fs::write(&document, serde_json::to_vec(&case["input"]).unwrap()).unwrap();
@@ -154,7 +192,11 @@ fn golden_cases_of_the_default_rules_pass() {
     assert!(output.status.success(), "{}", transcript(&output));
     let output = monbridge(&["test", "--rules", "rules"]);
     assert!(output.status.success(), "{}", transcript(&output));
-    assert!(text(&output.stdout).ends_with("4 passed, 0 failed\n"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).ends_with("4 passed, 0 failed\n"),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[test]
@@ -162,9 +204,16 @@ fn failing_golden_case_prints_a_diff_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     copy_rules(dir.path());
     let expected = dir.path().join("tests/audit_shapes.expected");
-    let changed = std::fs::read_to_string(&expected).unwrap().replace("PA-Lyon-1-A", "PA-Lyon-1/A");
+    let changed = std::fs::read_to_string(&expected)
+        .unwrap()
+        .replace("PA-Lyon-1-A", "PA-Lyon-1/A");
     std::fs::write(&expected, changed).unwrap();
-    let output = monbridge(&["test", "--rules", dir.path().to_str().unwrap(), "audit_shapes"]);
+    let output = monbridge(&[
+        "test",
+        "--rules",
+        dir.path().to_str().unwrap(),
+        "audit_shapes",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     snapshot("cli_test_failure", &output);
 }
@@ -174,7 +223,13 @@ fn usage_errors_exit_2() {
     let output = monbridge(&["render", "trap"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
-    let output = monbridge(&["render", "mist", "--now", "yesterday", "rules/tests/mist_fixture_org.json"]);
+    let output = monbridge(&[
+        "render",
+        "mist",
+        "--now",
+        "yesterday",
+        "rules/tests/mist_fixture_org.json",
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
     assert!(text(&output.stderr).contains("--now"));
 }
@@ -182,7 +237,10 @@ fn usage_errors_exit_2() {
 fn copy_rules(to: &Path) {
     let from = common::repo_root().join("rules");
     std::fs::create_dir_all(to.join("tests")).unwrap();
-    for entry in std::fs::read_dir(&from).unwrap().chain(std::fs::read_dir(from.join("tests")).unwrap()) {
+    for entry in std::fs::read_dir(&from)
+        .unwrap()
+        .chain(std::fs::read_dir(from.join("tests")).unwrap())
+    {
         let path = entry.unwrap().path();
         if path.is_file() {
             let relative = path.strip_prefix(&from).unwrap();

@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod common;
+mod import;
 mod lang;
 mod mib;
 mod mist;
