@@ -279,3 +279,75 @@ fn base_modules_are_vendored() {
     assert!(mibs_dir().join("README.md").is_file());
     assert!(ietf_mibs_dir().join("README.md").is_file());
 }
+
+/// Every notification the default rules send is a NOTIFICATION-TYPE of PMC-MIB, and every
+/// object it carries is an object of that notification, with a SYNTAX whose type is the
+/// object's SNMP type.
+#[test]
+fn default_rules_send_only_what_the_mib_defines() {
+    use monbridge::eval::Params;
+    use monbridge::lang::{LoadOptions, RuleSet};
+
+    let mib = load_pmc_mib();
+    let rules = RuleSet::load(&LoadOptions {
+        dir: None,
+        env: [("hostname".to_owned(), "gw".to_owned())].into(),
+    })
+    .unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let audits = monbridge::source::audit::decode_input(&crate::common::read_fixture(
+        "fledge/rest/audit_list_response.json",
+    ));
+    let mut codes_seen = 0;
+    for audit in audits {
+        let audit = audit.unwrap();
+        for trap in rules.traps(&audit, &Params::new()) {
+            let trap = trap.unwrap();
+            codes_seen += 1;
+            let notification = mib.by_oid(&trap.oid).unwrap_or_else(|| {
+                panic!("{}: trap OID {} is not in PMC-MIB", trap.rule, trap.oid)
+            });
+            let MibKind::Notification { objects } = &notification.kind else {
+                panic!("{}: {} is not a NOTIFICATION-TYPE", trap.rule, trap.oid);
+            };
+            let mut sent = Vec::new();
+            for varbind in &trap.varbinds {
+                let object = mib.by_oid(&varbind.oid).unwrap_or_else(|| {
+                    panic!(
+                        "{}: object {} ({}) is not in PMC-MIB",
+                        trap.rule, varbind.name, varbind.oid
+                    )
+                });
+                let MibKind::Object(syntax) = &object.kind else {
+                    panic!("{}: {} is not an OBJECT-TYPE", trap.rule, varbind.oid);
+                };
+                assert_eq!(
+                    syntax.snmp_type(),
+                    Some(varbind.value.snmp_type()),
+                    "{}: {} is sent as {} but PMC-MIB says {:?}",
+                    trap.rule,
+                    object.name,
+                    varbind.value.snmp_type().smi_name(),
+                    syntax
+                );
+                if let (monbridge::record::SnmpValue::OctetString(bytes), Some((_, max))) =
+                    (&varbind.value, &syntax.range)
+                {
+                    let max: usize = max.parse().unwrap();
+                    assert!(
+                        bytes.len() <= max,
+                        "{}: {} is longer than its SIZE",
+                        trap.rule,
+                        object.name
+                    );
+                }
+                sent.push(object.name.clone());
+            }
+            assert_eq!(
+                &sent, objects,
+                "{}: objects differ from the notification's OBJECTS",
+                trap.rule
+            );
+        }
+    }
+    assert_eq!(codes_seen, 11, "one notification per audit code");
+}
