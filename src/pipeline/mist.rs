@@ -193,7 +193,11 @@ fn process_site(
         };
         match emit(&agent, now, output) {
             Ok(Some(path)) => {
-                tracing::debug!("{label}: agent {:?} written to {}", agent.name, path.display());
+                tracing::debug!(
+                    "{label}: agent {:?} written to {}",
+                    agent.name,
+                    path.display()
+                );
                 summary.files.push(path);
                 summary.agents += 1;
             }
@@ -216,7 +220,8 @@ fn emit(agent: &Agent, now: &Zoned, output: &mut Output<'_>) -> Result<Option<Pa
             .map(Some)
             .map_err(|e: SpoolError| format!("cannot write its data file: {e}")),
         Output::Print(out) => {
-            let xml = pandora::render_agent(agent, now).map_err(|e| format!("cannot render it: {e}"))?;
+            let xml =
+                pandora::render_agent(agent, now).map_err(|e| format!("cannot render it: {e}"))?;
             let written = out.write_all(xml.as_bytes()).and_then(|()| {
                 if xml.ends_with('\n') {
                     Ok(())
