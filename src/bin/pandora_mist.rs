@@ -18,7 +18,7 @@ use monbridge::cli::mist::{
 use monbridge::eval::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 use monbridge::pipeline::mist::{MistJob, Output, run};
-use monbridge::source::mist::{ApiToken, BaseUrl, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
+use monbridge::source::mist::{ApiToken, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
 
 /// Monitors the devices of every site of a Juniper Mist organisation: writes one Pandora FMS
 /// agent per site (device totals and one module per device) into the data server's spool.
@@ -44,10 +44,10 @@ struct PluginArgs {
     data_dir: PathBuf,
     /// Regional Mist API host, e.g. api.eu.mist.com [default: api.mist.com].
     #[arg(long, value_name = "host", value_parser = parse_host, conflicts_with = "api_url")]
-    host: Option<BaseUrl>,
+    host: Option<String>,
     /// Any API base URL (scheme, host and port), e.g. a proxy.
     #[arg(long, value_name = "url", value_parser = parse_api_url)]
-    api_url: Option<BaseUrl>,
+    api_url: Option<String>,
     /// Folder of rule files [default: the rules built into the program].
     #[arg(long, value_name = "dir", env = "MONBRIDGE_RULES")]
     rules: Option<PathBuf>,
@@ -104,8 +104,8 @@ fn plugin(args: &PluginArgs) -> Result<(), String> {
     let options = FetchSettings {
         token: &args.token,
         org: &args.org,
-        host: args.host.as_ref(),
-        api_url: args.api_url.as_ref(),
+        host: args.host.as_deref(),
+        api_url: args.api_url.as_deref(),
         timeout: args.timeout,
         org_stats: args.org_stats,
         concurrency: args.concurrency,

@@ -43,10 +43,10 @@ pub struct MistArgs {
     pub data_dir: PathBuf,
     /// Regional Mist API host (api.eu.mist.com, api.gc1.mist.com, ...) [default: api.mist.com].
     #[arg(long, value_name = "HOST", value_parser = parse_host, conflicts_with = "api_url")]
-    pub host: Option<BaseUrl>,
+    pub host: Option<String>,
     /// Any API base URL (scheme, host and port), e.g. a proxy or a test server.
     #[arg(long, value_name = "URL", value_parser = parse_api_url)]
-    pub api_url: Option<BaseUrl>,
+    pub api_url: Option<String>,
     #[command(flatten)]
     pub rules: RulesArgs,
     /// Set another `param.NAME` for the rules (repeatable).
@@ -67,8 +67,8 @@ pub struct MistArgs {
     pub page_limit: u32,
     /// Agent timestamp (RFC 3339, e.g. 2024-07-10T10:05:00Z), shown in the local time zone
     /// [default: now].
-    #[arg(long, value_name = "TIME", value_parser = parse_now)]
-    pub now: Option<jiff::Zoned>,
+    #[arg(long, value_name = "TIME", value_parser = check_now)]
+    pub now: Option<String>,
     /// Also save the fetched document, for `monbridge render mist`.
     #[arg(long, value_name = "DOCUMENT.json")]
     pub save: Option<PathBuf>,
@@ -81,8 +81,10 @@ pub struct MistArgs {
 pub struct FetchSettings<'a> {
     pub token: &'a ApiToken,
     pub org: &'a str,
-    pub host: Option<&'a BaseUrl>,
-    pub api_url: Option<&'a BaseUrl>,
+    /// Checked by [`parse_host`].
+    pub host: Option<&'a str>,
+    /// Checked by [`parse_api_url`].
+    pub api_url: Option<&'a str>,
     pub timeout: u64,
     pub org_stats: bool,
     pub concurrency: usize,
@@ -92,10 +94,11 @@ pub struct FetchSettings<'a> {
 impl FetchSettings<'_> {
     pub fn options(&self) -> Result<FetchOptions, String> {
         let base = match (self.api_url, self.host) {
-            (Some(url), _) => url.clone(),
-            (None, Some(host)) => host.clone(),
-            (None, None) => BaseUrl::from_host(DEFAULT_HOST).map_err(|e| e.to_string())?,
-        };
+            (Some(url), _) => BaseUrl::from_api_url(url),
+            (None, Some(host)) => BaseUrl::from_host(host),
+            (None, None) => BaseUrl::from_host(DEFAULT_HOST),
+        }
+        .map_err(|e| e.to_string())?;
         let mut options = FetchOptions::new(base, self.token.clone(), self.org);
         options.mode = if self.org_stats {
             Mode::OrgStats
@@ -124,8 +127,8 @@ pub fn run(args: &MistArgs) -> Result<u8, CliError> {
     let options = FetchSettings {
         token: &args.token,
         org: &args.org,
-        host: args.host.as_ref(),
-        api_url: args.api_url.as_ref(),
+        host: args.host.as_deref(),
+        api_url: args.api_url.as_deref(),
         timeout: args.timeout,
         org_stats: args.org_stats,
         concurrency: args.concurrency,
@@ -138,7 +141,10 @@ pub fn run(args: &MistArgs) -> Result<u8, CliError> {
     let params = params_from(&args.params)
         .with("prefix", &args.prefix)
         .with("group", &args.group);
-    let now = args.now.clone().unwrap_or_else(jiff::Zoned::now);
+    let now = match &args.now {
+        Some(text) => parse_now(text).map_err(CliError::Usage)?,
+        None => jiff::Zoned::now(),
+    };
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     let output = if args.dry_run {
@@ -223,12 +229,19 @@ impl TypedValueParser for TokenParser {
     }
 }
 
-pub fn parse_host(text: &str) -> Result<BaseUrl, String> {
-    BaseUrl::from_host(text).map_err(|e| e.to_string())
+/// Checks a `--host` when the command line is parsed; kept as text (a URL is large, and
+/// clap's argument structs stay small), turned into a [`BaseUrl`] by [`FetchSettings`].
+pub fn parse_host(text: &str) -> Result<String, String> {
+    BaseUrl::from_host(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
-pub fn parse_api_url(text: &str) -> Result<BaseUrl, String> {
-    BaseUrl::from_api_url(text).map_err(|e| e.to_string())
+/// Checks an `--api-url` likewise.
+pub fn parse_api_url(text: &str) -> Result<String, String> {
+    BaseUrl::from_api_url(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Organisation ids are UUIDs; anything with spaces or slashes is a copy-paste accident.
@@ -241,6 +254,11 @@ pub fn parse_org_id(text: &str) -> Result<String, String> {
         return Err("an organisation id has only letters, digits and dashes (a UUID)".to_owned());
     }
     Ok(id.to_owned())
+}
+
+/// Checks a `--now` when the command line is parsed.
+pub fn check_now(text: &str) -> Result<String, String> {
+    parse_now(text).map(|_| text.to_owned())
 }
 
 /// An RFC 3339 instant, seen in the local time zone like the Pandora server sees its clock.
