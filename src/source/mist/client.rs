@@ -160,10 +160,6 @@ impl MistClient {
         self.calls.load(Ordering::Relaxed)
     }
 
-    pub fn budget(&self) -> &Budget {
-        &self.budget
-    }
-
     /// `GET` of `segments` with `query`: a 2xx response, or a typed error. A 429 is retried
     /// only while the wait fits in the budget; nothing else is retried.
     pub fn get(

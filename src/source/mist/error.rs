@@ -77,8 +77,6 @@ pub enum MistError {
         header: &'static str,
         value: String,
     },
-    #[error("not sent: {reason}")]
-    NotSent { reason: String },
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 }

@@ -31,13 +31,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use client::{Budget, ClientConfig, MAX_429_RETRIES, MistClient, RawResponse, retry_delay};
-pub use document::{DocumentWriter, InventoryDevice, SiteFailure, site_id, site_name};
+use client::{ClientConfig, MistClient};
+pub use client::{MAX_429_RETRIES, retry_delay};
+pub use document::{DocumentWriter, SiteFailure, site_id, site_name};
 pub use error::MistError;
 pub use host::{BaseUrl, DEFAULT_HOST, HostError, MIST_API_HOSTS};
-pub use ordered::ordered_map;
 pub use pagination::{DEFAULT_PAGE_LIMIT, MAX_PAGES, PageInfo, Paging, next_page};
-pub use raw_array::{SplitError, split_array};
 pub use token::{ApiToken, TokenError};
 
 /// The whole run's time budget by default, below the Pandora plugin server's usual limit.
