@@ -175,7 +175,7 @@ fn process_site(
     output: &mut Output<'_>,
     summary: &mut MistSummary,
 ) {
-    let label = site_label(&site);
+    let label = mist::site_label(&site);
     let mut document = serde_json::Map::new();
     document.insert("sites".to_owned(), Value::Array(vec![site]));
     let document = Value::Object(document);
@@ -232,15 +232,6 @@ fn emit(agent: &Agent, now: &Zoned, output: &mut Output<'_>) -> Result<Option<Pa
             written.map_err(|e| format!("cannot print it: {e}"))?;
             Ok(None)
         }
-    }
-}
-
-fn site_label(site: &Value) -> String {
-    match (mist::site_name(site), mist::site_id(site)) {
-        (Some(name), Some(id)) => format!("site {name:?} ({id})"),
-        (None, Some(id)) => format!("site {id}"),
-        (Some(name), None) => format!("site {name:?}"),
-        (None, None) => "a site without name or id".to_owned(),
     }
 }
 

@@ -21,13 +21,23 @@ pub struct SiteFailure {
 
 impl std::fmt::Display for SiteFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.name, &self.id) {
-            (Some(name), Some(id)) => write!(f, "site {name:?} ({id})")?,
-            (None, Some(id)) => write!(f, "site {id}")?,
-            (Some(name), None) => write!(f, "site {name:?} (no id)")?,
-            (None, None) => write!(f, "site #{}", self.index + 1)?,
-        }
-        write!(f, ": {}", self.reason)
+        let label = label(self.name.as_deref(), self.id.as_deref(), Some(self.index));
+        write!(f, "{label}: {}", self.reason)
+    }
+}
+
+/// How messages name a site: `site "Madrid HQ" (6f9b...)`, or whatever identifies it.
+pub fn site_label(site: &Value) -> String {
+    label(site_name(site), site_id(site), None)
+}
+
+fn label(name: Option<&str>, id: Option<&str>, index: Option<usize>) -> String {
+    match (name, id, index) {
+        (Some(name), Some(id), _) => format!("site {name:?} ({id})"),
+        (None, Some(id), _) => format!("site {id}"),
+        (Some(name), None, _) => format!("site {name:?} (no id)"),
+        (None, None, Some(index)) => format!("site #{}", index + 1),
+        (None, None, None) => "a site without name or id".to_owned(),
     }
 }
 

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use client::{ClientConfig, MistClient};
 pub use client::{MAX_429_RETRIES, retry_delay};
-pub use document::{DocumentWriter, SiteFailure, site_id, site_name};
+pub use document::{DocumentWriter, SiteFailure, site_id, site_label, site_name};
 pub use error::MistError;
 pub use host::{BaseUrl, DEFAULT_HOST, HostError, MIST_API_HOSTS};
 pub use pagination::{DEFAULT_PAGE_LIMIT, MAX_PAGES, PageInfo, Paging, next_page};
