@@ -240,8 +240,7 @@ fn org_stats_mode_fails_whole_when_an_org_list_fails() {
 #[test]
 fn http_401_names_the_token_problem() {
     let mock = MistMock::start();
-    let e = entry("error_401.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_401.json");
     let failure = fetch_err(&options(&mock, Mode::PerSite, 100));
     let text = failure.to_string();
     assert!(
@@ -259,8 +258,7 @@ fn http_401_names_the_token_problem() {
 #[test]
 fn http_403_names_the_missing_privilege() {
     let mock = MistMock::start();
-    let e = entry("error_403.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_403.json");
     let text = fetch_err(&options(&mock, Mode::PerSite, 100)).to_string();
     assert!(
         text.contains("the token lacks privilege on this organisation (HTTP 403"),
@@ -271,15 +269,14 @@ fn http_403_names_the_missing_privilege() {
 #[test]
 fn http_404_suggests_the_org_id_or_the_regional_host() {
     let mock = MistMock::start();
-    let e = entry("error_404.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_404.json");
     let mut options = options(&mock, Mode::PerSite, 100);
     options.org_id = "00000000-0000-0000-0000-000000000000".to_owned();
     let text = fetch_err(&options).to_string();
     assert!(text.contains("not found (HTTP 404)"), "{text}");
     assert!(text.contains("wrong organisation id"), "{text}");
     assert!(text.contains("--host"), "{text}");
-    assert!(text.contains(&e.path), "{text}");
+    assert!(text.contains(&entry("error_404.json").path), "{text}");
 }
 
 #[test]
@@ -303,14 +300,8 @@ fn http_429_with_a_retry_after_that_fits_is_retried() {
 #[test]
 fn http_429_with_a_retry_after_beyond_the_budget_fails_at_once() {
     let mock = MistMock::start();
-    let e = entry("error_429.json");
-    let headers: Vec<(&str, &str)> = e
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert!(headers.contains(&("Retry-After", "73")));
-    let limited = mock.fail(&e.path, 429, &e.file, &headers, None);
+    assert_eq!(entry("error_429.json").headers["Retry-After"], "73");
+    let limited = mock.manifest_error("error_429.json");
     let failure = fetch_err(&options(&mock, Mode::PerSite, 100));
     let text = failure.to_string();
     assert!(
@@ -748,24 +739,21 @@ fn plugin_fails(mock: &MistMock, extra: &[&str], expected: &str) -> Finished {
 #[test]
 fn plugin_reports_401() {
     let mock = MistMock::start();
-    let e = entry("error_401.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_401.json");
     plugin_fails(&mock, &[], "rejected the token (HTTP 401");
 }
 
 #[test]
 fn plugin_reports_403() {
     let mock = MistMock::start();
-    let e = entry("error_403.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_403.json");
     plugin_fails(&mock, &[], "lacks privilege on this organisation (HTTP 403");
 }
 
 #[test]
 fn plugin_reports_404() {
     let mock = MistMock::start();
-    let e = entry("error_404.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_404.json");
     let spool = tempfile::tempdir().unwrap();
     let mut command = pandora_mist_for(
         "00000000-0000-0000-0000-000000000000",
@@ -1000,8 +988,7 @@ fn monbridge_mist_dry_run_prints_agents_and_writes_nothing() {
 #[test]
 fn monbridge_mist_reports_a_failed_fetch_with_exit_1() {
     let mock = MistMock::start();
-    let e = entry("error_401.json");
-    mock.fail(&e.path, e.status, &e.file, &[], None);
+    mock.manifest_error("error_401.json");
     let spool = tempfile::tempdir().unwrap();
     let run = run_bounded(&mut monbridge_mist(&mock, spool.path(), &[]), CHILD_LIMIT);
     assert_eq!(run.code, Some(1), "{}", run.stderr);

@@ -84,6 +84,18 @@ pub fn site_with_devices(
     }
 }
 
+/// What the site at `index` becomes once its devices are known (or why they are not).
+pub fn site_outcome(
+    index: usize,
+    site: Value,
+    devices: Result<Vec<Value>, String>,
+) -> Result<Value, SiteFailure> {
+    match devices {
+        Ok(devices) => site_with_devices(index, site, devices),
+        Err(reason) => Err(failure(index, &site, reason)),
+    }
+}
+
 /// The fields of an org inventory entry that describe a device.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct InventoryDevice {

@@ -179,18 +179,5 @@ pub fn fetch_document(options: &FetchOptions) -> Result<Fetched, FetchFailure> {
 
 /// Every site of the organisation, in API order.
 fn list_sites(client: &MistClient, org_id: &str, paging: Paging) -> Result<Vec<Value>, MistError> {
-    let mut sites = Vec::new();
-    pagination::for_each_page(
-        client,
-        &["api", "v1", "orgs", org_id, "sites"],
-        &[],
-        paging,
-        |response| {
-            let page = response.json_array()?;
-            let items = page.len();
-            sites.extend(page);
-            Ok(items)
-        },
-    )?;
-    Ok(sites)
+    pagination::collect_all(client, &["api", "v1", "orgs", org_id, "sites"], &[], paging)
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::client::MistClient;
-use super::document::{InventoryDevice, SiteFailure, failure, site_id, site_with_devices};
+use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page};
@@ -84,11 +84,11 @@ pub(super) fn fetch(
             Ok(devices)
         },
         |index, devices| {
-            let site = std::mem::take(&mut sites[index]);
-            on_site(match devices {
-                Ok(devices) => site_with_devices(index, site, devices),
-                Err(reason) => Err(failure(index, &site, reason)),
-            });
+            on_site(site_outcome(
+                index,
+                std::mem::take(&mut sites[index]),
+                devices,
+            ));
         },
     );
     Ok(sites.len())

@@ -133,6 +133,23 @@ pub fn for_each_page(
     }
 }
 
+/// Every item of a list whose pages are JSON arrays, in order.
+pub fn collect_all(
+    client: &MistClient,
+    segments: &[&str],
+    query: &[(&str, String)],
+    paging: Paging,
+) -> Result<Vec<serde_json::Value>, MistError> {
+    let mut items = Vec::new();
+    for_each_page(client, segments, query, paging, |response| {
+        let page = response.json_array()?;
+        let count = page.len();
+        items.extend(page);
+        Ok(count)
+    })?;
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

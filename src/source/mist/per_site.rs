@@ -5,10 +5,10 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::client::MistClient;
-use super::document::{SiteFailure, failure, site_id, site_with_devices};
+use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::{Paging, for_each_page};
+use super::pagination::{Paging, collect_all};
 use super::{FetchOptions, list_sites};
 
 /// Fetches every site's devices; returns the number of sites.
@@ -45,11 +45,11 @@ pub(super) fn fetch(
             })
         },
         |index, devices| {
-            let site = std::mem::take(&mut sites[index]);
-            on_site(match devices {
-                Ok(devices) => site_with_devices(index, site, devices),
-                Err(reason) => Err(failure(index, &site, reason)),
-            });
+            on_site(site_outcome(
+                index,
+                std::mem::take(&mut sites[index]),
+                devices,
+            ));
         },
     );
     Ok(ids.len())
@@ -61,18 +61,10 @@ fn site_devices(
     site_id: &str,
     paging: Paging,
 ) -> Result<Vec<Value>, MistError> {
-    let mut devices = Vec::new();
-    for_each_page(
+    collect_all(
         client,
         &["api", "v1", "sites", site_id, "stats", "devices"],
         &[("type", "all".to_owned())],
         paging,
-        |response| {
-            let page = response.json_array()?;
-            let items = page.len();
-            devices.extend(page);
-            Ok(items)
-        },
-    )?;
-    Ok(devices)
+    )
 }

@@ -145,6 +145,17 @@ impl MistMock {
         })
     }
 
+    /// Serves an error fixture as its manifest entry says, to any query on its path.
+    pub fn manifest_error(&self, file: &str) -> Mock<'_> {
+        let e = entry(file);
+        let headers: Vec<(&str, &str)> = e
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.fail(&e.path, e.status, &e.file, &headers, None)
+    }
+
     /// Answers `path` (any query) with an error fixture, a status and extra headers.
     pub fn fail(
         &self,
