@@ -1,5 +1,139 @@
 //! The drop-in Pandora FMS server plugin: `pandora_mist -t <token> -o <org_id> ...`.
-fn main() -> std::process::ExitCode {
-    print!("0");
-    std::process::ExitCode::from(1)
+//!
+//! The plugin server stores everything this program prints on stdout as the value of a
+//! boolean module, so stdout carries exactly `1` (success) or `0` (any failure) and nothing
+//! else; every message goes to stderr. Exit status: 0 success, 1 failure, 2 usage error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use monbridge::cli::mist::{
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, TokenParser, incomplete,
+    parse_api_url, parse_host, parse_org_id,
+};
+use monbridge::eval::Params;
+use monbridge::lang::{LoadOptions, RuleSet};
+use monbridge::pipeline::mist::{MistJob, Output, run};
+use monbridge::source::mist::{ApiToken, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
+
+/// Monitors the devices of every site of a Juniper Mist organisation: writes one Pandora FMS
+/// agent per site (device totals and one module per device) into the data server's spool.
+/// Prints 1 on success and 0 on any failure.
+#[derive(Debug, Parser)]
+#[command(name = "pandora_mist", version, disable_version_flag = true)]
+struct PluginArgs {
+    /// Mandatory. Mist API token (or the MIST_API_TOKEN environment variable, which keeps
+    /// it out of the process list).
+    #[arg(short = 't', long, env = "MIST_API_TOKEN", hide_env_values = true, value_name = "token", value_parser = TokenParser)]
+    token: ApiToken,
+    /// Mandatory. Mist organization ID from which to extract the information of the zones.
+    #[arg(short = 'o', long = "org", value_name = "org_id", value_parser = parse_org_id)]
+    org: String,
+    /// Group where agents created will belong.
+    #[arg(short = 'g', long, value_name = "group", default_value = DEFAULT_GROUP)]
+    group: String,
+    /// Prefix in the created agent names.
+    #[arg(short = 'p', long, value_name = "prefix", default_value = DEFAULT_PREFIX)]
+    prefix: String,
+    /// Pandora FMS data directory.
+    #[arg(long = "data_dir", alias = "data-dir", value_name = "data_dir", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Regional Mist API host, e.g. api.eu.mist.com [default: api.mist.com].
+    #[arg(long, value_name = "host", value_parser = parse_host, conflicts_with = "api_url")]
+    host: Option<String>,
+    /// Any API base URL (scheme, host and port), e.g. a proxy.
+    #[arg(long, value_name = "url", value_parser = parse_api_url)]
+    api_url: Option<String>,
+    /// Folder of rule files [default: the rules built into the program].
+    #[arg(long, value_name = "dir", env = "MONBRIDGE_RULES")]
+    rules: Option<PathBuf>,
+    /// Seconds the whole run may take; keep it below the plugin server's plugin_timeout.
+    #[arg(long, value_name = "seconds", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    /// Fetch devices with org-wide calls: a constant number of API calls whatever the
+    /// number of sites.
+    #[arg(long)]
+    org_stats: bool,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "n", default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    concurrency: usize,
+    /// Items asked per page (the API allows at most 1000).
+    #[arg(long, value_name = "n", default_value_t = DEFAULT_PAGE_LIMIT, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    page_limit: u32,
+}
+
+/// What the plugin server reads.
+fn verdict(ok: bool) -> ExitCode {
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(if ok { b"1\n" } else { b"0\n" });
+    let _ = stdout.flush();
+    ExitCode::from(if ok { 0 } else { 1 })
+}
+
+fn main() -> ExitCode {
+    let args = match PluginArgs::try_parse() {
+        Ok(args) => args,
+        Err(error) if error.kind() == ErrorKind::DisplayHelp => {
+            // Help is the one thing that goes to stdout, as the operator asked for it.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // clap would print to stderr and exit on its own; the module value must still be 0.
+            eprint!("{}", error.render());
+            let _ = verdict(false);
+            return ExitCode::from(2);
+        }
+    };
+    let level = std::env::var("MONBRIDGE_LOG").unwrap_or_else(|_| "warn".to_owned());
+    monbridge::cli::init_logging(&level);
+    match plugin(&args) {
+        Ok(()) => verdict(true),
+        Err(message) => {
+            tracing::error!("{message}");
+            verdict(false)
+        }
+    }
+}
+
+fn plugin(args: &PluginArgs) -> Result<(), String> {
+    let options = FetchSettings {
+        token: &args.token,
+        org: &args.org,
+        host: args.host.as_deref(),
+        api_url: args.api_url.as_deref(),
+        timeout: args.timeout,
+        org_stats: args.org_stats,
+        concurrency: args.concurrency,
+        page_limit: args.page_limit,
+    }
+    .options()?;
+    let rules = RuleSet::load(&LoadOptions {
+        dir: args.rules.clone(),
+        env: Default::default(),
+    })
+    .map_err(|e| e.render(false))?;
+    let params = Params::new()
+        .with("prefix", &args.prefix)
+        .with("group", &args.group);
+    let now = jiff::Zoned::now();
+    let summary = run(MistJob {
+        fetch: &options,
+        rules: &rules,
+        params: &params,
+        now: &now,
+        output: Output::Spool(&args.data_dir),
+        save: None,
+    })
+    .map_err(|e| e.to_string())?;
+    tracing::info!("{}", summary.line());
+    if summary.succeeded() {
+        Ok(())
+    } else {
+        Err(format!("{}; {}", incomplete(&summary), summary.line()))
+    }
 }

@@ -1,1 +1,311 @@
 //! The Mist → Pandora job: fetch the organisation, evaluate agent mappings, write the spool.
+//!
+//! Sites are processed one at a time, in API order, as the source completes them: the agent
+//! mappings run over `{"sites":[that site]}` and the agents are written at once, while the
+//! next sites download. Memory therefore follows the sites in flight, not the organisation
+//! (an organisation of 100,000 devices would need about a gigabyte as one JSON document).
+//! The consequence for rules: a mapping sees one site per evaluation.
+//!
+//! A site whose devices could not be fetched is never evaluated, so it gets no file at all
+//! and its modules go unknown in Pandora rather than wrong. An agent whose evaluation or
+//! write fails is reported and gets no file. The run succeeds only if every site was
+//! fetched, evaluated and written.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use jiff::Zoned;
+use serde_json::Value;
+
+use crate::eval::{EvalError, Params};
+use crate::lang::RuleSet;
+use crate::record::Agent;
+use crate::sink::pandora::{self, SpoolError};
+use crate::source::mist::{self, DocumentWriter, FetchFailure, FetchOptions, SiteFailure};
+
+/// Where the agents go.
+pub enum Output<'a> {
+    /// One data file per agent in this spool directory.
+    Spool(&'a Path),
+    /// Each agent's XML on this writer (a dry run: no file is written).
+    Print(&'a mut dyn Write),
+}
+
+/// One run of the job.
+pub struct MistJob<'a> {
+    pub fetch: &'a FetchOptions,
+    pub rules: &'a RuleSet,
+    /// `param.*` for the rules; the default rules read `prefix` and `group`.
+    pub params: &'a Params,
+    /// The agents' timestamp (the Pandora server's local time).
+    pub now: &'a Zoned,
+    pub output: Output<'a>,
+    /// Also save the fetched document (without failed sites) to this file.
+    pub save: Option<&'a Path>,
+}
+
+/// An agent that got no file.
+#[derive(Debug)]
+pub enum AgentFailure {
+    /// A rule failed over this site.
+    Eval { site: String, error: EvalError },
+    /// The agent was built but could not be rendered or written.
+    Output { agent: String, error: String },
+}
+
+impl std::fmt::Display for AgentFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentFailure::Eval { site, error } => write!(f, "{site}: {error}"),
+            AgentFailure::Output { agent, error } => write!(f, "agent {agent:?}: {error}"),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct MistSummary {
+    /// Sites in the organisation.
+    pub sites: usize,
+    /// Sites whose devices could not be fetched (no agent, no file).
+    pub site_failures: Vec<SiteFailure>,
+    /// Agents written (or printed, in a dry run).
+    pub agents: usize,
+    pub agent_failures: Vec<AgentFailure>,
+    /// Data files written, in order.
+    pub files: Vec<PathBuf>,
+    /// Mist API requests made, retries and pages included.
+    pub calls: usize,
+    pub elapsed: Duration,
+    /// Whether agents were printed rather than written.
+    pub dry_run: bool,
+}
+
+impl MistSummary {
+    /// Every site fetched, evaluated and written.
+    pub fn succeeded(&self) -> bool {
+        self.site_failures.is_empty() && self.agent_failures.is_empty()
+    }
+
+    /// One line for stderr.
+    pub fn line(&self) -> String {
+        format!(
+            "mist: {} agent(s) {}, {} agent(s) failed, {} of {} site(s) failed, {} API call(s), {:.2} s",
+            self.agents,
+            if self.dry_run { "printed" } else { "written" },
+            self.agent_failures.len(),
+            self.site_failures.len(),
+            self.sites,
+            self.calls,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// A run that could not process the organisation at all.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The site list (or an org-wide list) could not be fetched: no site was processed.
+    #[error("{failure}")]
+    Fetch {
+        failure: FetchFailure,
+        elapsed: Duration,
+    },
+    #[error("the spool directory {}: {reason}", path.display())]
+    Spool { path: PathBuf, reason: String },
+    #[error("cannot save the document to {}: {source}", path.display())]
+    Save { path: PathBuf, source: io::Error },
+}
+
+/// Runs the job: see the module documentation.
+pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
+    let started = Instant::now();
+    let MistJob {
+        fetch,
+        rules,
+        params,
+        now,
+        mut output,
+        save,
+    } = job;
+    // Checked before any request, so a wrong directory costs no API calls.
+    if let Output::Spool(dir) = &output {
+        check_spool(dir)?;
+    }
+    let mut saver = match save {
+        Some(path) => Some(Saver::create(path)?),
+        None => None,
+    };
+    let mut summary = MistSummary {
+        dry_run: matches!(output, Output::Print(_)),
+        ..MistSummary::default()
+    };
+    let fetched = mist::fetch(fetch, |outcome| match outcome {
+        Err(failure) => {
+            tracing::error!("{failure}; no agent written for it");
+            summary.site_failures.push(failure);
+        }
+        Ok(site) => {
+            if let Some(saver) = &mut saver {
+                saver.site(&site);
+            }
+            process_site(site, rules, params, now, &mut output, &mut summary);
+        }
+    });
+    summary.elapsed = started.elapsed();
+    let report = fetched.map_err(|failure| JobError::Fetch {
+        failure,
+        elapsed: started.elapsed(),
+    })?;
+    summary.sites = report.sites;
+    summary.calls = report.calls;
+    if let Some(saver) = saver {
+        saver.finish()?;
+    }
+    Ok(summary)
+}
+
+/// Evaluates the agent mappings over one site and writes (or prints) every agent.
+fn process_site(
+    site: Value,
+    rules: &RuleSet,
+    params: &Params,
+    now: &Zoned,
+    output: &mut Output<'_>,
+    summary: &mut MistSummary,
+) {
+    let label = mist::site_label(&site);
+    let mut document = serde_json::Map::new();
+    document.insert("sites".to_owned(), Value::Array(vec![site]));
+    let document = Value::Object(document);
+    for result in rules.agents(&document, params) {
+        let agent = match result {
+            Ok(agent) => agent,
+            Err(error) => {
+                tracing::error!("{label}: {error}; no file for this agent");
+                summary.agent_failures.push(AgentFailure::Eval {
+                    site: label.clone(),
+                    error,
+                });
+                continue;
+            }
+        };
+        match emit(&agent, now, output) {
+            Ok(Some(path)) => {
+                tracing::debug!(
+                    "{label}: agent {:?} written to {}",
+                    agent.name,
+                    path.display()
+                );
+                summary.files.push(path);
+                summary.agents += 1;
+            }
+            Ok(None) => summary.agents += 1,
+            Err(error) => {
+                tracing::error!("{label}: agent {:?}: {error}", agent.name);
+                summary.agent_failures.push(AgentFailure::Output {
+                    agent: agent.name.clone(),
+                    error,
+                });
+            }
+        }
+    }
+}
+
+/// Writes the agent's file (its path) or prints its XML (`None`).
+fn emit(agent: &Agent, now: &Zoned, output: &mut Output<'_>) -> Result<Option<PathBuf>, String> {
+    match output {
+        Output::Spool(dir) => pandora::write_agent(dir, agent, now)
+            .map(Some)
+            .map_err(|e: SpoolError| format!("cannot write its data file: {e}")),
+        Output::Print(out) => {
+            let xml =
+                pandora::render_agent(agent, now).map_err(|e| format!("cannot render it: {e}"))?;
+            let written = out.write_all(xml.as_bytes()).and_then(|()| {
+                if xml.ends_with('\n') {
+                    Ok(())
+                } else {
+                    out.write_all(b"\n")
+                }
+            });
+            written.map_err(|e| format!("cannot print it: {e}"))?;
+            Ok(None)
+        }
+    }
+}
+
+fn check_spool(dir: &Path) -> Result<(), JobError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(JobError::Spool {
+            path: dir.to_owned(),
+            reason: "is not a directory".to_owned(),
+        }),
+        Err(e) => Err(JobError::Spool {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// The saved document, written site by site into a temporary file beside its final name
+/// and renamed at the end, so an interrupted run leaves no half document.
+struct Saver {
+    path: PathBuf,
+    writer: Option<DocumentWriter<io::BufWriter<tempfile::NamedTempFile>>>,
+    error: Option<io::Error>,
+}
+
+impl Saver {
+    fn create(path: &Path) -> Result<Saver, JobError> {
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let failed = |source| JobError::Save {
+            path: path.to_owned(),
+            source,
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".monbridge-document-")
+            .tempfile_in(dir)
+            .map_err(failed)?;
+        let writer = DocumentWriter::new(io::BufWriter::new(file)).map_err(failed)?;
+        Ok(Saver {
+            path: path.to_owned(),
+            writer: Some(writer),
+            error: None,
+        })
+    }
+
+    fn site(&mut self, site: &Value) {
+        if let Some(writer) = &mut self.writer
+            && let Err(e) = writer.site(site)
+        {
+            // Stop saving; the agents are still written and the error is reported at the end.
+            self.error = Some(e);
+            self.writer = None;
+        }
+    }
+
+    fn finish(self) -> Result<(), JobError> {
+        let failed = |source| JobError::Save {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(error) = self.error {
+            return Err(failed(error));
+        }
+        let Some(writer) = self.writer else {
+            return Ok(());
+        };
+        let file = writer
+            .finish()
+            .map_err(failed)?
+            .into_inner()
+            .map_err(|e| failed(e.into_error()))?;
+        file.persist(&self.path).map_err(|e| failed(e.error))?;
+        Ok(())
+    }
+}

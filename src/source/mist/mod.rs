@@ -1,1 +1,183 @@
 //! The Juniper Mist cloud API, fetched into the document agent mappings read.
+//!
+//! Two ways to fetch an organisation:
+//! - [`Mode::PerSite`]: the site list, then each site's device stats
+//!   (`/sites/{id}/stats/devices?type=all`), several sites in flight at once. Costs
+//!   `1 + sites` calls (plus pages) and isolates failures to one site.
+//! - [`Mode::OrgStats`]: the site list, the org's device stats
+//!   (`/orgs/{id}/stats/devices?type=all`) grouped by `site_id`, and the org inventory,
+//!   which adds devices the stats omit. Costs three calls (plus pages) whatever the size
+//!   of the organisation, which matters under the 5,000 calls/hour limit.
+//!
+//! `type=all` matters: without it the API returns access points only.
+//!
+//! Sites are handed over one at a time, in API order, as they complete ([`fetch`]), so the
+//! caller can evaluate and write a site while others download, and memory stays bounded
+//! by the sites in flight rather than by the organisation. [`fetch_document`] collects
+//! them into one document instead.
+
+mod client;
+mod document;
+mod error;
+mod host;
+mod ordered;
+mod org;
+mod pagination;
+mod per_site;
+mod raw_array;
+mod token;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use client::{ClientConfig, MistClient};
+pub use client::{MAX_429_RETRIES, retry_delay};
+pub use document::{DocumentWriter, SiteFailure, site_id, site_label, site_name};
+pub use error::MistError;
+pub use host::{BaseUrl, DEFAULT_HOST, HostError, MIST_API_HOSTS};
+pub use pagination::{DEFAULT_PAGE_LIMIT, MAX_PAGES, PageInfo, Paging, next_page};
+pub use token::{ApiToken, TokenError};
+
+/// The whole run's time budget by default, below the Pandora plugin server's usual limit.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Requests in flight at once in per-site mode by default.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Connection set-up limit; a longer wait means the host is unreachable.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which calls fetch the devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// One device-stats call per site.
+    #[default]
+    PerSite,
+    /// Org-wide device stats plus the org inventory.
+    OrgStats,
+}
+
+/// What to fetch and how.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    pub base: BaseUrl,
+    pub token: ApiToken,
+    pub org_id: String,
+    pub mode: Mode,
+    /// The whole run's budget: every request's timeout is capped by what is left of it.
+    pub budget: Duration,
+    pub connect_timeout: Duration,
+    pub paging: Paging,
+    /// Sites fetched at once (per-site mode) or built at once (org mode).
+    pub concurrency: usize,
+}
+
+impl FetchOptions {
+    /// Options with the defaults: per-site mode, 15 s, 8 in flight, 1000 items a page.
+    pub fn new(base: BaseUrl, token: ApiToken, org_id: &str) -> FetchOptions {
+        FetchOptions {
+            base,
+            token,
+            org_id: org_id.to_owned(),
+            mode: Mode::default(),
+            budget: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            paging: Paging::default(),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// How a fetch went, site by site.
+#[derive(Debug, Clone, Default)]
+pub struct FetchReport {
+    /// Sites in the organisation's site list.
+    pub sites: usize,
+    /// Sites handed over with their devices.
+    pub fetched: usize,
+    /// Sites handed over as failures, in site order.
+    pub failures: Vec<SiteFailure>,
+    /// HTTP requests made, retries and pages included.
+    pub calls: usize,
+}
+
+/// A fetch that produced no site at all (the site list or an org-wide list failed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct FetchFailure {
+    pub error: MistError,
+    pub calls: usize,
+}
+
+/// Fetches the organisation and hands each site to `on_site` in API order: the site object
+/// with its `devices`, or why its devices could not be fetched.
+pub fn fetch(
+    options: &FetchOptions,
+    mut on_site: impl FnMut(Result<Value, SiteFailure>),
+) -> Result<FetchReport, FetchFailure> {
+    let client = MistClient::new(&ClientConfig {
+        base: options.base.clone(),
+        token: options.token.clone(),
+        budget: options.budget,
+        connect_timeout: options.connect_timeout,
+    })
+    .map_err(|error| FetchFailure { error, calls: 0 })?;
+    tracing::debug!(
+        "fetching organisation {} from {} with token {} ({:?} mode)",
+        options.org_id,
+        options.base.as_str(),
+        options.token.masked(),
+        options.mode
+    );
+    let mut report = FetchReport::default();
+    let mut hand_over = |outcome: Result<Value, SiteFailure>| {
+        match &outcome {
+            Ok(_) => report.fetched += 1,
+            Err(failure) => report.failures.push(failure.clone()),
+        }
+        on_site(outcome);
+    };
+    let sites = match options.mode {
+        Mode::PerSite => per_site::fetch(&client, options, &mut hand_over),
+        Mode::OrgStats => org::fetch(&client, options, &mut hand_over),
+    };
+    match sites {
+        Ok(sites) => {
+            report.sites = sites;
+            report.calls = client.calls();
+            Ok(report)
+        }
+        Err(error) => Err(FetchFailure {
+            error,
+            calls: client.calls(),
+        }),
+    }
+}
+
+/// A whole organisation in one document.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// `{"sites":[...]}` without the failed sites.
+    pub document: Value,
+    pub report: FetchReport,
+}
+
+/// Fetches the organisation into one document (see [`fetch`] to process it site by site).
+pub fn fetch_document(options: &FetchOptions) -> Result<Fetched, FetchFailure> {
+    let mut sites = Vec::new();
+    let report = fetch(options, |outcome| {
+        if let Ok(site) = outcome {
+            sites.push(site);
+        }
+    })?;
+    let mut document = serde_json::Map::new();
+    document.insert("sites".to_owned(), Value::Array(sites));
+    Ok(Fetched {
+        document: Value::Object(document),
+        report,
+    })
+}
+
+/// Every site of the organisation, in API order.
+fn list_sites(client: &MistClient, org_id: &str, paging: Paging) -> Result<Vec<Value>, MistError> {
+    pagination::collect_all(client, &["api", "v1", "orgs", org_id, "sites"], &[], paging)
+}

@@ -39,3 +39,5 @@ pub fn bin(name: &str) -> &'static Path {
         other => panic!("unknown binary {other}"),
     }
 }
+
+pub mod mist_mock;

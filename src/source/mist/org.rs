@@ -1,0 +1,188 @@
+//! Org-stats mode: the org's device stats and inventory, grouped by site.
+//!
+//! Three lists (sites, device stats, inventory) are fetched side by side, each paged to its
+//! end; that is the whole cost whatever the number of sites. Device stats are kept as raw
+//! JSON text until their site is built, so holding the organisation costs its size in bytes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::client::MistClient;
+use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
+use super::error::MistError;
+use super::ordered::ordered_map;
+use super::pagination::{Paging, for_each_page};
+use super::raw_array::split_array;
+use super::{FetchOptions, list_sites};
+
+/// Fetches the three lists and hands over every site; returns the number of sites.
+pub(super) fn fetch(
+    client: &MistClient,
+    options: &FetchOptions,
+    on_site: &mut dyn FnMut(Result<Value, SiteFailure>),
+) -> Result<usize, MistError> {
+    let org = options.org_id.as_str();
+    let paging = options.paging;
+    let (sites, stats, inventory) = std::thread::scope(|scope| {
+        let sites = scope.spawn(|| list_sites(client, org, paging));
+        let stats = scope.spawn(|| device_stats(client, org, paging));
+        let inventory = inventory(client, org, paging);
+        (joined(sites.join()), joined(stats.join()), inventory)
+    });
+    let (mut sites, mut stats, inventory) = (sites?, stats?, inventory?);
+
+    let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
+    for item in inventory {
+        let (Some(mac), Some(site)) = (&item.mac, &item.site_id) else {
+            continue; // unassigned: belongs to no site agent
+        };
+        if !stats.macs.contains(mac) {
+            missing.entry(site.clone()).or_default().push(item);
+        }
+    }
+    // Each site's devices, taken by the thread that builds the site; `None`: no site id.
+    type Slot = Option<(Vec<Box<str>>, Vec<InventoryDevice>)>;
+    let slots: Vec<Mutex<Slot>> = sites
+        .iter()
+        .map(|site| {
+            Mutex::new(site_id(site).map(|id| {
+                (
+                    stats.by_site.remove(id).unwrap_or_default(),
+                    missing.remove(id).unwrap_or_default(),
+                )
+            }))
+        })
+        .collect();
+    let unplaced = stats.by_site.values().map(Vec::len).sum::<usize>() + stats.without_site;
+    if unplaced > 0 {
+        tracing::debug!("{unplaced} device(s) in the org stats belong to no listed site");
+    }
+
+    let concurrency = options.concurrency.max(1);
+    ordered_map(
+        sites.len(),
+        concurrency,
+        concurrency * 4,
+        |index| {
+            let slot = match slots[index].lock() {
+                Ok(mut slot) => slot.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            let Some((raw, missing)) = slot else {
+                return Err("the site has no id".to_owned());
+            };
+            let mut devices = Vec::with_capacity(raw.len() + missing.len());
+            for (n, text) in raw.iter().enumerate() {
+                let device = serde_json::from_str::<Value>(text)
+                    .map_err(|e| format!("device #{} of the org stats: {e}", n + 1))?;
+                devices.push(device);
+            }
+            devices.extend(missing.iter().map(InventoryDevice::as_device_stats));
+            Ok(devices)
+        },
+        |index, devices| {
+            on_site(site_outcome(
+                index,
+                std::mem::take(&mut sites[index]),
+                devices,
+            ));
+        },
+    );
+    Ok(sites.len())
+}
+
+fn joined<T>(result: std::thread::Result<Result<T, MistError>>) -> Result<T, MistError> {
+    result.unwrap_or_else(|_| Err(MistError::Client("a fetching thread panicked".to_owned())))
+}
+
+/// The org's device stats as raw texts grouped by `site_id`, and every MAC seen.
+#[derive(Default)]
+struct GroupedStats {
+    by_site: HashMap<String, Vec<Box<str>>>,
+    macs: HashSet<String>,
+    without_site: usize,
+}
+
+/// The two fields grouping needs; the rest of the device is skipped (but still checked).
+#[derive(Deserialize)]
+struct DeviceKey {
+    site_id: Option<Value>,
+    mac: Option<Value>,
+}
+
+fn device_stats(client: &MistClient, org: &str, paging: Paging) -> Result<GroupedStats, MistError> {
+    let mut grouped = GroupedStats::default();
+    for_each_page(
+        client,
+        &["api", "v1", "orgs", org, "stats", "devices"],
+        &[("type", "all".to_owned())],
+        paging,
+        |response| {
+            let not_json = |message: String| MistError::Json {
+                path: response.path.clone(),
+                message,
+            };
+            let text = std::str::from_utf8(&response.body).map_err(|e| not_json(e.to_string()))?;
+            let devices = split_array(text).map_err(|e| not_json(e.to_string()))?;
+            for (n, device) in devices.iter().enumerate() {
+                let key: DeviceKey = serde_json::from_str(device)
+                    .map_err(|e| not_json(format!("device #{}: {e}", n + 1)))?;
+                if let Some(Value::String(mac)) = key.mac {
+                    grouped.macs.insert(mac);
+                }
+                match key.site_id {
+                    Some(Value::String(site)) => {
+                        grouped
+                            .by_site
+                            .entry(site)
+                            .or_default()
+                            .push(Box::from(*device));
+                    }
+                    _ => grouped.without_site += 1,
+                }
+            }
+            Ok(devices.len())
+        },
+    )?;
+    Ok(grouped)
+}
+
+fn inventory(
+    client: &MistClient,
+    org: &str,
+    paging: Paging,
+) -> Result<Vec<InventoryDevice>, MistError> {
+    let mut items = Vec::new();
+    for_each_page(
+        client,
+        &["api", "v1", "orgs", org, "inventory"],
+        &[],
+        paging,
+        |response| {
+            let page: Vec<InventoryDevice> = match serde_json::from_slice(&response.body) {
+                Ok(page) => page,
+                // Tell a body that is not JSON from one whose entries have unexpected types.
+                Err(e) if e.is_data() => {
+                    return Err(MistError::Shape {
+                        path: response.path.clone(),
+                        expected: "an array of inventory entries",
+                        found: e.to_string(),
+                    });
+                }
+                Err(e) => {
+                    return Err(MistError::Json {
+                        path: response.path.clone(),
+                        message: e.to_string(),
+                    });
+                }
+            };
+            let count = page.len();
+            items.extend(page);
+            Ok(count)
+        },
+    )?;
+    Ok(items)
+}

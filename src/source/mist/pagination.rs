@@ -1,0 +1,210 @@
+//! Header pagination of Mist list endpoints.
+//!
+//! Mist answers a list request with `X-Page-Total` (the number of *items*, not pages),
+//! `X-Page-Limit` and `X-Page-Page`. The limit is read from the response, because the
+//! server may cap the one asked for; the list is complete on an empty page or when
+//! `limit * page >= total`.
+
+use reqwest::header::HeaderMap;
+
+use super::client::{MistClient, RawResponse};
+use super::error::MistError;
+
+/// Items asked per page by default: the API's maximum, so the fewest calls.
+pub const DEFAULT_PAGE_LIMIT: u32 = 1000;
+
+/// Pages fetched from one list at most: a safety net against a server that never says
+/// the list is complete. Reaching it is an error, never a silent truncation.
+pub const MAX_PAGES: u32 = 1000;
+
+/// How a list is paged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// `limit` asked per page.
+    pub limit: u32,
+    /// Pages fetched at most (see [`MAX_PAGES`]).
+    pub max_pages: u32,
+}
+
+impl Default for Paging {
+    fn default() -> Paging {
+        Paging {
+            limit: DEFAULT_PAGE_LIMIT,
+            max_pages: MAX_PAGES,
+        }
+    }
+}
+
+/// The pagination headers of one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageInfo {
+    pub total: u64,
+    pub limit: u64,
+    pub page: u64,
+}
+
+impl PageInfo {
+    /// The three headers, or `None` if any is missing (an unpaged response, as the Mist
+    /// SDK reads it). A header that is present but not a number is an error.
+    pub fn from_headers(headers: &HeaderMap, path: &str) -> Result<Option<PageInfo>, MistError> {
+        let read = |name: &'static str| -> Result<Option<u64>, MistError> {
+            let Some(value) = headers.get(name) else {
+                return Ok(None);
+            };
+            let text = String::from_utf8_lossy(value.as_bytes());
+            text.trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| MistError::BadHeader {
+                    path: path.to_owned(),
+                    header: name,
+                    value: text.into_owned(),
+                })
+        };
+        let (total, limit, page) = (
+            read("X-Page-Total")?,
+            read("X-Page-Limit")?,
+            read("X-Page-Page")?,
+        );
+        Ok(match (total, limit, page) {
+            (Some(total), Some(limit), Some(page)) => Some(PageInfo { total, limit, page }),
+            _ => None,
+        })
+    }
+}
+
+/// The page to ask for after a page that held `items` items and carried `info`, or `None`
+/// when the list is complete.
+pub fn next_page(info: Option<PageInfo>, items: usize) -> Option<u64> {
+    let info = info?;
+    if items == 0 || info.limit == 0 {
+        return None;
+    }
+    if info.limit.saturating_mul(info.page) >= info.total {
+        return None;
+    }
+    Some(info.page + 1)
+}
+
+/// Pages a list to its end, handing each response to `on_page`, which returns how many
+/// items the page held. Returns the number of pages fetched.
+pub fn for_each_page(
+    client: &MistClient,
+    segments: &[&str],
+    query: &[(&str, String)],
+    paging: Paging,
+    mut on_page: impl FnMut(RawResponse) -> Result<usize, MistError>,
+) -> Result<u32, MistError> {
+    let mut page: u64 = 1;
+    let mut pages: u32 = 0;
+    loop {
+        let mut full_query = query.to_vec();
+        full_query.push(("limit", paging.limit.to_string()));
+        full_query.push(("page", page.to_string()));
+        let response = client.get(segments, &full_query)?;
+        let path = response.path.clone();
+        let info = PageInfo::from_headers(&response.headers, &path)?;
+        let items = on_page(response)?;
+        pages += 1;
+        if info.is_none() && items >= paging.limit as usize {
+            tracing::warn!(
+                "GET {path}: a full page without X-Page-* headers; taking it as the whole list"
+            );
+        }
+        let Some(next) = next_page(info, items) else {
+            return Ok(pages);
+        };
+        if next <= page {
+            // The server did not move to the page asked for: paging on could loop forever.
+            return Err(MistError::BadHeader {
+                path,
+                header: "X-Page-Page",
+                value: (next - 1).to_string(),
+            });
+        }
+        if pages >= paging.max_pages {
+            return Err(MistError::TooManyPages {
+                path,
+                max_pages: paging.max_pages,
+                total: info.map_or(0, |i| i.total),
+            });
+        }
+        page = next;
+    }
+}
+
+/// Every item of a list whose pages are JSON arrays, in order.
+pub fn collect_all(
+    client: &MistClient,
+    segments: &[&str],
+    query: &[(&str, String)],
+    paging: Paging,
+) -> Result<Vec<serde_json::Value>, MistError> {
+    let mut items = Vec::new();
+    for_each_page(client, segments, query, paging, |response| {
+        let page = response.json_array()?;
+        let count = page.len();
+        items.extend(page);
+        Ok(count)
+    })?;
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn info(total: u64, limit: u64, page: u64) -> Option<PageInfo> {
+        Some(PageInfo { total, limit, page })
+    }
+
+    #[test]
+    fn total_counts_items_not_pages() {
+        // 193 items by 100: pages 1 and 2.
+        assert_eq!(next_page(info(193, 100, 1), 100), Some(2));
+        assert_eq!(next_page(info(193, 100, 2), 93), None);
+        // Exactly two full pages: no third call.
+        assert_eq!(next_page(info(200, 100, 2), 100), None);
+        // The fixtures: 4 sites by 2, 10 devices by 5.
+        assert_eq!(next_page(info(4, 2, 1), 2), Some(2));
+        assert_eq!(next_page(info(4, 2, 2), 2), None);
+        assert_eq!(next_page(info(10, 5, 1), 5), Some(2));
+        assert_eq!(next_page(info(10, 5, 2), 5), None);
+        // One page holds everything.
+        assert_eq!(next_page(info(4, 100, 1), 4), None);
+        assert_eq!(next_page(info(0, 100, 1), 0), None);
+    }
+
+    #[test]
+    fn limit_comes_from_the_response() {
+        // Asked 1000, the server capped at 100: 250 items need 3 pages.
+        assert_eq!(next_page(info(250, 100, 1), 100), Some(2));
+        assert_eq!(next_page(info(250, 100, 2), 100), Some(3));
+        assert_eq!(next_page(info(250, 100, 3), 50), None);
+    }
+
+    #[test]
+    fn stops_on_empty_pages_missing_headers_and_absurd_values() {
+        assert_eq!(next_page(info(500, 100, 1), 0), None);
+        assert_eq!(next_page(None, 100), None);
+        assert_eq!(next_page(info(500, 0, 1), 10), None);
+        assert_eq!(next_page(info(u64::MAX, u64::MAX, 2), 1), None);
+    }
+
+    #[test]
+    fn headers_are_read_all_or_nothing() {
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Page-Total", HeaderValue::from_static("193"));
+        headers.insert("X-Page-Limit", HeaderValue::from_static("100"));
+        assert_eq!(PageInfo::from_headers(&headers, "/p"), Ok(None));
+        headers.insert("X-Page-Page", HeaderValue::from_static(" 1 "));
+        assert_eq!(
+            PageInfo::from_headers(&headers, "/p"),
+            Ok(info(193, 100, 1))
+        );
+        headers.insert("X-Page-Total", HeaderValue::from_static("many"));
+        let error = PageInfo::from_headers(&headers, "/p").unwrap_err();
+        assert!(error.to_string().contains("X-Page-Total"), "{error}");
+    }
+}
