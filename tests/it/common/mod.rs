@@ -36,3 +36,5 @@ pub fn bin(name: &str) -> &'static Path {
         other => panic!("unknown binary {other}"),
     }
 }
+
+pub mod snmptrapd;
