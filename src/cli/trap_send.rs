@@ -36,14 +36,14 @@ pub struct TrapSendArgs {
     #[arg(long)]
     pub inform: bool,
     /// Informs: retransmissions when no Response comes.
-    #[arg(long, value_name = "N", requires = "inform", default_value_t = 3)]
+    #[arg(long, value_name = "N", requires = "inform", default_value_t = SenderConfig::default().retries)]
     pub retries: u32,
     /// Informs: how long to wait for a Response to each attempt, in milliseconds.
     #[arg(
         long = "timeout-ms",
         value_name = "T",
         requires = "inform",
-        default_value_t = 1000,
+        default_value_t = SenderConfig::default().timeout.as_millis() as u64,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub timeout_ms: u64,

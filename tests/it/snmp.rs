@@ -785,6 +785,48 @@ fn every_destination_gets_the_notification() {
     }
 }
 
+/// IPv4 and IPv6 destinations share one (dual-stack) socket; Responses from either count.
+#[test]
+fn ipv4_and_ipv6_destinations_share_one_socket() {
+    let (v4_manager, v4_to) = fake_manager();
+    let v6_manager = UdpSocket::bind("[::1]:0")
+        .expect("this test needs the IPv6 loopback address ::1 (enable IPv6 on lo)");
+    v6_manager.set_read_timeout(Some(ARRIVAL)).unwrap();
+    let v6_to = format!("udp6:[::1]:{}", v6_manager.local_addr().unwrap().port());
+    let destinations: Vec<Destination> = [v4_to, v6_to]
+        .iter()
+        .map(|to| to.parse().unwrap())
+        .collect();
+    let config = SenderConfig {
+        inform: true,
+        retries: 0,
+        timeout: Duration::from_secs(10),
+        ..SenderConfig::default()
+    };
+    let mut sender = Sender::new(config, &destinations).unwrap();
+    let answering: Vec<_> = [v4_manager, v6_manager]
+        .into_iter()
+        .map(|manager| {
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 65_535];
+                let (length, from) = manager.recv_from(&mut buffer).expect("the inform arrives");
+                let inform = decode(&buffer[..length]).unwrap();
+                let id = inform.request_id.unwrap();
+                manager.send_to(&response_to(&inform, id), from).unwrap();
+            })
+        })
+        .collect();
+    let deliveries = sender.send(&state_link_trap()).unwrap();
+    for thread in answering {
+        thread.join().unwrap();
+    }
+    assert_eq!(deliveries.len(), 2);
+    assert!(
+        deliveries.iter().all(|d| d.result == Ok(())),
+        "{deliveries:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // monbridge trap send
 
