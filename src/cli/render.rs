@@ -153,14 +153,22 @@ pub fn render_traps(
     out
 }
 
-/// The trap as the SNMPv2c Trap message `trap send` would send, with request-id and
-/// sysUpTime fixed at 0 so the bytes are reproducible.
+/// The trap as the SNMPv2c Trap message `trap send` would send, decoded back and in hex,
+/// with request-id and sysUpTime fixed at 0 so the bytes are reproducible.
 fn trap_hex(trap: &Trap) -> String {
-    match crate::sink::snmp::encode_v2c(trap, b"public", crate::sink::snmp::PduKind::Trap, 0, 0) {
-        Ok(bytes) => format!(
-            "  SNMPv2c Trap, community \"public\", request-id 0, sysUpTime 0, {} bytes:\n{}",
-            bytes.len(),
-            indent(&crate::sink::snmp::hex_dump(&bytes), "    ")
+    use crate::sink::snmp::{Envelope, PduKind, SnmpVersion, describe};
+    let envelope = Envelope {
+        version: SnmpVersion::V2c,
+        pdu: PduKind::Trap,
+        community: b"public",
+        request_id: 0,
+        uptime: 0,
+        agent_addr: [0, 0, 0, 0],
+    };
+    match describe(trap, &envelope) {
+        Ok(text) => format!(
+            "  as SNMPv2c Trap, community \"public\", request-id 0, sysUpTime 0:\n{}",
+            indent(&text, "    ")
         ),
         Err(error) => format!("  cannot encode: {error}\n"),
     }

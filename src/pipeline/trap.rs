@@ -1,1 +1,322 @@
 //! The audit → SNMP job: decode audits, evaluate trap bindings, deliver notifications.
+//!
+//! Nothing is dropped silently: an input item that does not decode, or an audit whose rules
+//! fail, is logged and written to the reject log; an audit no binding matches is counted and
+//! logged; every delivery failure is logged and counted.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::eval::Params;
+use crate::lang::RuleSet;
+use crate::sink::snmp::Sender;
+use crate::source::audit::decode_input;
+
+/// Counts for the one-line report at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Input items, decodable or not.
+    pub audits: usize,
+    /// Audits every matching binding of which made a sendable notification.
+    pub matched: usize,
+    /// Audits no binding matched.
+    pub unmatched: usize,
+    /// Items that did not decode, and audits with a binding that failed.
+    pub rejected: usize,
+    /// Notifications the rules made and that could be encoded.
+    pub notifications: usize,
+    /// Messages sent: one per notification and destination.
+    pub sent: usize,
+    pub delivered: usize,
+    pub failed: usize,
+}
+
+impl Summary {
+    /// Everything read was matched and delivered.
+    pub fn is_success(&self) -> bool {
+        self.rejected == 0 && self.failed == 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "audits: {} read, {} matched, {} unmatched, {} rejected; \
+             notifications: {} made, {} sent, {} delivered, {} failed",
+            self.audits,
+            self.matched,
+            self.unmatched,
+            self.rejected,
+            self.notifications,
+            self.sent,
+            self.delivered,
+            self.failed
+        )
+    }
+}
+
+/// The reject log could not be written: the job stops, since it could no longer keep its
+/// promise to record every rejected item.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the reject file {}: {source}", path.display())]
+pub struct RejectError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Where rejected items go: JSON lines `{"error": "...", "audit": ...}` appended to a file
+/// (opened on the first rejection, so a clean run leaves no file behind), or nowhere.
+#[derive(Debug, Default)]
+pub struct RejectLog {
+    path: Option<PathBuf>,
+    file: Option<File>,
+    written: usize,
+}
+
+impl RejectLog {
+    /// Rejections are only logged.
+    pub fn none() -> RejectLog {
+        RejectLog::default()
+    }
+
+    /// Rejections are also appended to `path`.
+    pub fn to_file(path: &Path) -> RejectLog {
+        RejectLog {
+            path: Some(path.to_owned()),
+            ..RejectLog::default()
+        }
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    pub fn record(&mut self, error: &str, audit: &Value) -> Result<(), RejectError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let failed = |source| RejectError {
+            path: path.clone(),
+            source,
+        };
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(failed)?;
+            self.file = Some(file);
+        }
+        let mut line = json!({ "error": error, "audit": audit }).to_string();
+        line.push('\n');
+        if let Some(file) = &mut self.file {
+            // One write per line: in append mode a whole line lands, or the write fails.
+            file.write_all(line.as_bytes()).map_err(failed)?;
+        }
+        self.written += 1;
+        Ok(())
+    }
+}
+
+/// Runs the job over one input: every audit through the rules, every notification to every
+/// destination of `sender`.
+pub fn run(
+    input: &[u8],
+    rules: &RuleSet,
+    params: &Params,
+    sender: &mut Sender,
+    rejects: &mut RejectLog,
+) -> Result<Summary, RejectError> {
+    let mut summary = Summary::default();
+    let items = decode_input(input);
+    let raw_items = RawItems::new(input, items.len());
+    for (position, item) in items.into_iter().enumerate() {
+        summary.audits += 1;
+        let number = position + 1;
+        let audit = match item {
+            Ok(audit) => audit,
+            Err(error) => {
+                tracing::error!("input item {number}: rejected: {error}");
+                summary.rejected += 1;
+                rejects.record(&error.to_string(), &raw_items.get(position))?;
+                continue;
+            }
+        };
+        let label = audit_label(number, &audit);
+        let results = rules.traps(&audit, params);
+        if results.is_empty() {
+            tracing::warn!("{label}: no trap binding matched");
+            summary.unmatched += 1;
+            continue;
+        }
+        let mut errors = Vec::new();
+        for result in results {
+            let trap = match result {
+                Ok(trap) => trap,
+                Err(error) => {
+                    errors.push(error.to_string());
+                    continue;
+                }
+            };
+            let deliveries = match sender.send(&trap) {
+                Ok(deliveries) => deliveries,
+                Err(error) => {
+                    errors.push(format!("trap `{}`: {error}", trap.rule));
+                    continue;
+                }
+            };
+            summary.notifications += 1;
+            for delivery in deliveries {
+                summary.sent += 1;
+                match &delivery.result {
+                    Ok(()) => {
+                        summary.delivered += 1;
+                        tracing::info!(
+                            "{label}: trap `{}` delivered to {} ({} attempt(s))",
+                            trap.rule,
+                            delivery.destination,
+                            delivery.attempts
+                        );
+                    }
+                    Err(error) => {
+                        summary.failed += 1;
+                        tracing::error!(
+                            "{label}: trap `{}` not delivered to {}: {error}",
+                            trap.rule,
+                            delivery.destination
+                        );
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            summary.matched += 1;
+        } else {
+            let error = errors.join("; ");
+            tracing::error!("{label}: rejected: {error}");
+            summary.rejected += 1;
+            rejects.record(&error, &audit)?;
+        }
+    }
+    Ok(summary)
+}
+
+/// `audit 3 (STLNK)`: position in the input, and the audit code when there is one.
+fn audit_label(number: usize, audit: &Value) -> String {
+    match audit.get("source").and_then(Value::as_str) {
+        Some(source) => format!("audit {number} ({source})"),
+        None => format!("audit {number}"),
+    }
+}
+
+/// The raw text of each input item, for the reject log of items that did not decode.
+/// The decoder reports errors without their text, so this recovers it where the input's
+/// layout makes it certain: a single item is the whole input; when the input has exactly as
+/// many non-blank lines as items, it is JSON lines and item N is line N. Otherwise an item
+/// has no raw text (null) and its error message tells where it was.
+struct RawItems<'a> {
+    items: Vec<&'a [u8]>,
+}
+
+impl<'a> RawItems<'a> {
+    fn new(input: &'a [u8], count: usize) -> RawItems<'a> {
+        if count == 1 {
+            return RawItems { items: vec![input] };
+        }
+        let lines: Vec<&[u8]> = input
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.trim_ascii().is_empty())
+            .collect();
+        RawItems {
+            items: if lines.len() == count {
+                lines
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn get(&self, position: usize) -> Value {
+        match self.items.get(position) {
+            Some(raw) => Value::String(String::from_utf8_lossy(raw.trim_ascii()).into_owned()),
+            None => Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_items_follow_the_input_layout() {
+        let whole = RawItems::new(b"  not json \n", 1);
+        assert_eq!(whole.get(0), json!("not json"));
+
+        let lines = RawItems::new(b"{\"a\":1}\n\nbad line\n{\"b\":2}\n", 3);
+        assert_eq!(lines.get(1), json!("bad line"));
+
+        let unknown = RawItems::new(b"[1,\n2,\n3,\n4]", 2);
+        assert_eq!(unknown.get(0), Value::Null);
+    }
+
+    #[test]
+    fn reject_log_appends_whole_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.jsonl");
+        std::fs::write(&path, "{\"earlier\":true}\n").unwrap();
+        let mut log = RejectLog::to_file(&path);
+        log.record("bad \"quote\"", &json!({"source": "STLNK"}))
+            .unwrap();
+        log.record("second", &json!("raw\ntext")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[1],
+            json!({"error": "bad \"quote\"", "audit": {"source": "STLNK"}})
+        );
+        assert_eq!(lines[2]["audit"], json!("raw\ntext"));
+        assert_eq!(log.written(), 2);
+    }
+
+    #[test]
+    fn no_reject_file_is_created_without_rejections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.jsonl");
+        let log = RejectLog::to_file(&path);
+        assert_eq!(log.written(), 0);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn summary_reads_as_one_line() {
+        let summary = Summary {
+            audits: 4,
+            matched: 2,
+            unmatched: 1,
+            rejected: 1,
+            notifications: 2,
+            sent: 4,
+            delivered: 3,
+            failed: 1,
+        };
+        assert_eq!(
+            summary.to_string(),
+            "audits: 4 read, 2 matched, 1 unmatched, 1 rejected; \
+             notifications: 2 made, 4 sent, 3 delivered, 1 failed"
+        );
+        assert!(!summary.is_success());
+        assert!(Summary::default().is_success());
+    }
+}

@@ -1,29 +1,72 @@
 //! SNMP notifications: BER encoding and delivery to managers.
+//!
+//! A [`Trap`](crate::record::Trap) record becomes one SNMP message:
+//! - SNMPv2c Trap-PDU or InformRequest-PDU (RFC 1901, RFC 3416): `sysUpTime.0`, `snmpTrapOID.0`,
+//!   then the record's objects in order;
+//! - SNMPv1 Trap-PDU (RFC 1157), with the trap identity mapped as RFC 3584 §3.2 says.
+//!
+//! The encoding ([`encode`]) is deterministic: request-id and uptime come from the caller.
+//! [`decode`] reads such messages (and a manager's Response) back into a plain
+//! [`DecodedMessage`]; [`render_table`] and [`hex_dump`] make them readable. [`Sender`] owns
+//! the UDP socket, the uptime clock and the request-ids, and reports one outcome per
+//! [`Destination`].
 
-use crate::record::Trap;
+mod ber;
+mod decode;
+mod destination;
+mod sender;
+mod table;
 
-/// Which notification PDU to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub use ber::{
+    EncodeError, Envelope, MAX_OCTET_STRING_LEN, SNMP_TRAP_OID_0, SYS_UP_TIME_0, V1Identity,
+    encode, encode_into, v1_identity,
+};
+pub use decode::{DecodeError, DecodedMessage, V1Header, decode, trap_oid_from_v1};
+pub use destination::{Destination, DestinationError};
+pub use sender::{Community, Delivery, DeliveryError, Sender, SenderConfig, SenderError};
+pub use table::{OidNames, describe, hex_dump, render_table};
+
+/// The SNMP message versions monbridge sends (v3 has its own security layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SnmpVersion {
+    V1,
+    V2c,
+}
+
+impl SnmpVersion {
+    /// The value of the message's `version` field.
+    pub fn wire_value(self) -> i64 {
+        match self {
+            SnmpVersion::V1 => 0,
+            SnmpVersion::V2c => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SnmpVersion::V1 => "SNMPv1",
+            SnmpVersion::V2c => "SNMPv2c",
+        }
+    }
+}
+
+/// The PDUs a notification exchange uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PduKind {
+    /// An unconfirmed notification (v1 Trap-PDU or SNMPv2-Trap-PDU).
     Trap,
-    Inform,
+    /// A confirmed notification: the manager answers with a Response.
+    InformRequest,
+    /// The manager's answer to an InformRequest.
+    Response,
 }
 
-/// An SNMPv2c message for the trap.
-pub fn encode_v2c(
-    _trap: &Trap,
-    _community: &[u8],
-    _kind: PduKind,
-    _request_id: i32,
-    _uptime: u32,
-) -> Result<Vec<u8>, String> {
-    Err("not built yet".into())
-}
-
-pub fn hex_dump(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+impl PduKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PduKind::Trap => "Trap",
+            PduKind::InformRequest => "InformRequest",
+            PduKind::Response => "Response",
+        }
+    }
 }

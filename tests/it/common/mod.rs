@@ -41,3 +41,4 @@ pub fn bin(name: &str) -> &'static Path {
 }
 
 pub mod mist_mock;
+pub mod snmptrapd;
