@@ -9,3 +9,4 @@ mod mib;
 mod mist;
 mod pandora;
 mod snmp;
+mod trap_e2e;
