@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod common;
+mod default_traps;
 mod import;
 mod lang;
 mod mib;

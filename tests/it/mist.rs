@@ -935,6 +935,32 @@ fn monbridge_mist_writes_files_named_after_the_fixed_time() {
     for agent in &agents {
         assert_eq!(agent.attribute("timestamp"), "2024/07/10 10:05:00");
     }
+    // Every file exactly as written into the spool, under its own name.
+    let mut files: Vec<_> = std::fs::read_dir(spool.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4);
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let site = text
+            .split("agent_name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .rsplit('_')
+            .next()
+            .unwrap()
+            .to_owned();
+        crate::common::snapshot_settings().bind(|| {
+            insta::assert_snapshot!(
+                format!("mist_spool_{site}"),
+                format!("file: {name}\n\n{text}")
+            )
+        });
+    }
 }
 
 #[test]
