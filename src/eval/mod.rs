@@ -263,7 +263,7 @@ impl<'a> Evaluator<'a> {
         let mut name = String::new();
         let mut attributes = Vec::with_capacity(rule.fields.len());
         for (attribute, node) in &rule.fields {
-            let value = self.output_text(attribute, node)?;
+            let value = self.output_text(|| (*attribute).to_owned(), node)?;
             if *attribute == "agent_name" {
                 name = value;
             } else {
@@ -285,12 +285,13 @@ impl<'a> Evaluator<'a> {
         for stmt in body {
             match stmt {
                 BodyStmt::Module(module) => {
-                    let name = self.output_text("module name", &module.name)?;
-                    let target = format!("module {name:?}");
-                    let data = self.output_text(&format!("{target} data"), &module.data)?;
+                    let name = self.output_text(|| "module name".to_owned(), &module.name)?;
+                    let data =
+                        self.output_text(|| format!("module {name:?} data"), &module.data)?;
                     let mut fields = Vec::with_capacity(module.fields.len());
                     for (field, node) in &module.fields {
-                        let value = self.output_text(&format!("{target} {field}"), node)?;
+                        let value =
+                            self.output_text(|| format!("module {name:?} {field}"), node)?;
                         fields.push((field.clone(), value));
                     }
                     modules.push(Module {
@@ -314,12 +315,15 @@ impl<'a> Evaluator<'a> {
     fn trap(&mut self, rule: &'a TrapProgram) -> Eval<(Trap, Vec<Explained>)> {
         let mut varbinds = Vec::with_capacity(rule.objects.len());
         for object in &rule.objects {
-            let target = format!("object {} {}", object.index, object.name);
             self.begin_explain();
             let result = self
                 .eval(&object.value)
                 .and_then(|value| snmp_value(&value, object.snmp_type, object.value.span));
-            self.end_explain(&target, &object.value, &result);
+            self.end_explain(
+                || format!("object {} {}", object.index, object.name),
+                &object.value,
+                &result,
+            );
             varbinds.push(VarBind {
                 index: object.index,
                 name: object.name.clone(),
@@ -341,7 +345,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn end_explain<T: std::fmt::Display>(&mut self, target: &str, node: &Node, result: &Eval<T>) {
+    /// Records one explained field; `target` is only built when explaining.
+    fn end_explain<T: std::fmt::Display>(
+        &mut self,
+        target: impl FnOnce() -> String,
+        node: &Node,
+        result: &Eval<T>,
+    ) {
         let Some(reads) = &mut self.reads else { return };
         let value = match result {
             Ok(value) => value.to_string(),
@@ -350,7 +360,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         self.explained.push(Explained {
-            target: target.to_owned(),
+            target: target(),
             location: self.rules.sources.location(node.span),
             expression: self.rules.sources.snippet(node.span).to_owned(),
             reads: std::mem::take(reads),
@@ -359,7 +369,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A Pandora field value: text, with booleans as 1/0 (Pandora has no booleans).
-    fn output_text(&mut self, target: &str, node: &Node) -> Eval<String> {
+    fn output_text(&mut self, target: impl FnOnce() -> String, node: &'a Node) -> Eval<String> {
         self.begin_explain();
         let result = self.eval(node).and_then(|value| match value {
             Val::Bool(b) => Ok(if b { "1" } else { "0" }.to_owned()),
@@ -396,7 +406,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn condition(&mut self, node: &Node) -> Eval<bool> {
+    fn condition(&mut self, node: &'a Node) -> Eval<bool> {
         match self.eval(node)? {
             Val::Bool(b) => Ok(b),
             other => Err(Fail::wrong(
@@ -410,14 +420,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn eval(&mut self, node: &Node) -> Eval<Val<'a>> {
+    fn eval(&mut self, node: &'a Node) -> Eval<Val<'a>> {
         match &node.kind {
             NodeKind::Const(constant) => match constant {
                 Const::Null => Ok(Val::Null),
                 Const::Bool(b) => Ok(Val::Bool(*b)),
                 Const::Number(n) => Ok(Val::Number(*n)),
-                // Constants live as long as the rule set; only borrowed data is `'a`.
-                Const::Str(s) => Ok(Val::Str(Cow::Owned(s.clone()))),
+                Const::Str(s) => Ok(Val::Str(Cow::Borrowed(s))),
                 Const::Missing(message) => Err(Fail::Missing {
                     span: node.span,
                     message: message.clone(),
@@ -482,7 +491,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn path(&mut self, path: &PathNode, span: Span) -> Eval<Val<'a>> {
+    fn path(&mut self, path: &'a PathNode, span: Span) -> Eval<Val<'a>> {
         let (start, segments): (Val<'a>, &[Seg]) = match path.root {
             Root::Document => (Val::Json(self.document), &path.segments),
             Root::Var(slot) => (
@@ -521,8 +530,23 @@ impl<'a> Evaluator<'a> {
             }
         };
         let mut current = start;
-        let mut walked = path.text.split(['.', '[']).next().unwrap_or("").to_owned();
-        for segment in segments {
+        // The part of the path read so far, for error messages only.
+        let walked = |upto: usize| {
+            let root = path.text.split(['.', '[']).next().unwrap_or("");
+            let mut text = root.to_owned();
+            for segment in &segments[..upto] {
+                match segment {
+                    Seg::Key(key) => {
+                        text.push('.');
+                        text.push_str(key);
+                    }
+                    Seg::Index(index) => text.push_str(&format!("[{index}]")),
+                }
+            }
+            text
+        };
+        for (position, segment) in segments.iter().enumerate() {
+            let walked = || walked(position);
             let next = match (&current, segment) {
                 (Val::Json(Value::Object(map)), Seg::Key(key)) => match map.get(key) {
                     Some(value) => Val::from_json(value),
@@ -531,8 +555,9 @@ impl<'a> Evaluator<'a> {
                         return Err(Fail::Missing {
                             span,
                             message: format!(
-                                "`{}` is missing: `{walked}` has {}",
+                                "`{}` is missing: `{}` has {}",
                                 path.text,
+                                walked(),
                                 list_or_none(&keys)
                             ),
                         });
@@ -544,8 +569,9 @@ impl<'a> Evaluator<'a> {
                         return Err(Fail::Missing {
                             span,
                             message: format!(
-                                "`{}` is missing: `{walked}` has {} items",
+                                "`{}` is missing: `{}` has {} items",
                                 path.text,
+                                walked(),
                                 items.len()
                             ),
                         });
@@ -557,8 +583,9 @@ impl<'a> Evaluator<'a> {
                         return Err(Fail::Missing {
                             span,
                             message: format!(
-                                "`{}` is missing: `{walked}` has {} items",
+                                "`{}` is missing: `{}` has {} items",
                                 path.text,
+                                walked(),
                                 items.len()
                             ),
                         });
@@ -567,7 +594,7 @@ impl<'a> Evaluator<'a> {
                 (Val::Null, _) => {
                     return Err(Fail::Missing {
                         span,
-                        message: format!("`{}` is missing: `{walked}` is null", path.text),
+                        message: format!("`{}` is missing: `{}` is null", path.text, walked()),
                     });
                 }
                 (other, segment) => {
@@ -579,26 +606,20 @@ impl<'a> Evaluator<'a> {
                         Code::E0302,
                         span,
                         format!(
-                            "`{walked}` is {}, not {wanted}, so `{}` cannot be read",
+                            "`{}` is {}, not {wanted}, so `{}` cannot be read",
+                            walked(),
                             other.kind(),
                             path.text
                         ),
                     ));
                 }
             };
-            match segment {
-                Seg::Key(key) => {
-                    walked.push('.');
-                    walked.push_str(key);
-                }
-                Seg::Index(index) => walked.push_str(&format!("[{index}]")),
-            }
             current = next;
         }
         Ok(current)
     }
 
-    fn binary(&mut self, op: BinOp, lhs: &Node, rhs: &Node, span: Span) -> Eval<Val<'a>> {
+    fn binary(&mut self, op: BinOp, lhs: &'a Node, rhs: &'a Node, span: Span) -> Eval<Val<'a>> {
         match op {
             BinOp::And => Ok(Val::Bool(self.condition(lhs)? && self.condition(rhs)?)),
             BinOp::Or => Ok(Val::Bool(self.condition(lhs)? || self.condition(rhs)?)),
@@ -660,7 +681,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn call(&mut self, builtin: Builtin, args: &[Node], span: Span) -> Eval<Val<'a>> {
+    fn call(&mut self, builtin: Builtin, args: &'a [Node], span: Span) -> Eval<Val<'a>> {
         match builtin {
             Builtin::Count => {
                 let list = self.list_arg(&args[0])?;
@@ -731,7 +752,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn list_arg(&mut self, node: &Node) -> Eval<Vec<Val<'a>>> {
+    fn list_arg(&mut self, node: &'a Node) -> Eval<Vec<Val<'a>>> {
         let value = self.eval(node)?;
         value.items().ok_or_else(|| {
             Fail::wrong(
