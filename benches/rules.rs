@@ -103,5 +103,42 @@ fn evaluate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, load, evaluate);
+/// The audit → trap path without the network: decode, match, evaluate, encode.
+fn audit_to_ber(c: &mut Criterion) {
+    use monbridge::sink::snmp::{Envelope, PduKind, SnmpVersion, encode_into};
+    let env: BTreeMap<String, String> = [("hostname".to_owned(), "gw-poste-1".to_owned())].into();
+    let rules = RuleSet::load(&LoadOptions { dir: None, env }).unwrap();
+    let params = Params::new();
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "source": "STCHA", "severity": "INFORMATION",
+        "details": {"nameService": "iec104-south", "nameLink": "PA-Lyon-1", "nameChannel": "A", "valueChannel": "ON"},
+        "timestamp": "2026-11-21 09:15:42.317"
+    }))
+    .unwrap();
+    let envelope = Envelope {
+        version: SnmpVersion::V2c,
+        pdu: PduKind::Trap,
+        community: b"public",
+        request_id: 1,
+        uptime: 100,
+        agent_addr: [127, 0, 0, 1],
+    };
+    let mut buffer = Vec::with_capacity(512);
+    let mut group = c.benchmark_group("audit to BER");
+    group.throughput(criterion::Throughput::Elements(1));
+    group.bench_function("decode + match + evaluate + encode (default rules, v2c)", |b| {
+        b.iter(|| {
+            for audit in monbridge::source::audit::decode_input(black_box(&bytes)).into_iter().flatten() {
+                for trap in rules.traps(&audit, &params).into_iter().flatten() {
+                    buffer.clear();
+                    encode_into(&trap, &envelope, &mut buffer).unwrap();
+                    black_box(&buffer);
+                }
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, load, evaluate, audit_to_ber);
 criterion_main!(benches);

@@ -164,7 +164,10 @@ impl RuleSet {
         explain: bool,
     ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
         let mut results = Vec::new();
-        for rule in &self.program.traps {
+        let source = audit.get("source").and_then(Value::as_str);
+        let traps = &self.program.traps;
+        for position in self.program.trap_index.candidates(source, traps.len()) {
+            let rule = &traps[position];
             let mut ev = Evaluator::new(self, &rule.name, audit, params, explain);
             match ev.condition(&rule.condition) {
                 Ok(false) => {}

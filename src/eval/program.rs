@@ -12,6 +12,77 @@ use crate::record::{Oid, SnmpType};
 pub struct Program {
     pub agents: Vec<AgentProgram>,
     pub traps: Vec<TrapProgram>,
+    /// Which trap bindings can match which `audit.source`.
+    pub trap_index: TrapIndex,
+}
+
+/// Trap bindings grouped by the audit code their condition requires, so an audit is only
+/// tested against the bindings that can match it (and those whose condition does not name
+/// a code). Skipping is exact: a condition `audit.source == "X" [and ...]` is false, without
+/// evaluating the rest, for any other code.
+#[derive(Debug, Default)]
+pub struct TrapIndex {
+    by_source: std::collections::HashMap<String, Vec<usize>>,
+    /// Bindings whose condition does not pin `audit.source` to constants.
+    always: Vec<usize>,
+}
+
+impl TrapIndex {
+    pub fn build(traps: &[TrapProgram]) -> TrapIndex {
+        let mut index = TrapIndex::default();
+        for (position, trap) in traps.iter().enumerate() {
+            match required_sources(&trap.condition) {
+                Some(codes) => {
+                    for code in codes {
+                        let slot = index.by_source.entry(code).or_default();
+                        if slot.last() != Some(&position) {
+                            slot.push(position);
+                        }
+                    }
+                }
+                None => index.always.push(position),
+            }
+        }
+        index
+    }
+
+    /// Positions of the bindings to evaluate for an audit with this `source`, in rule
+    /// order; every binding when the source is unknown (so that errors are still reported).
+    pub fn candidates(&self, source: Option<&str>, count: usize) -> Vec<usize> {
+        let Some(source) = source else {
+            return (0..count).collect();
+        };
+        let indexed = self.by_source.get(source).map(Vec::as_slice).unwrap_or(&[]);
+        let mut merged = Vec::with_capacity(indexed.len() + self.always.len());
+        merged.extend_from_slice(indexed);
+        merged.extend_from_slice(&self.always);
+        // Both lists are sorted and disjoint; rule order is their merge.
+        merged.sort_unstable();
+        merged
+    }
+}
+
+/// The codes a condition requires `audit.source` to be one of, when it says so plainly:
+/// `audit.source == "X"`, `audit.source in ["X", "Y"]`, or either as the left side of `and`.
+fn required_sources(condition: &Node) -> Option<Vec<String>> {
+    let is_source = |node: &Node| {
+        matches!(&node.kind, NodeKind::Path(PathNode { root: Root::Document, segments, .. })
+            if segments.as_slice() == [Seg::Key("source".to_owned())])
+    };
+    let constant = |node: &Node| match &node.kind {
+        NodeKind::Const(Const::Str(code)) => Some(code.clone()),
+        _ => None,
+    };
+    match &condition.kind {
+        NodeKind::Binary(BinOp::Eq, lhs, rhs) if is_source(lhs) => constant(rhs).map(|c| vec![c]),
+        NodeKind::Binary(BinOp::Eq, lhs, rhs) if is_source(rhs) => constant(lhs).map(|c| vec![c]),
+        NodeKind::Binary(BinOp::In, lhs, rhs) if is_source(lhs) => match &rhs.kind {
+            NodeKind::List(items) => items.iter().map(constant).collect(),
+            _ => None,
+        },
+        NodeKind::Binary(BinOp::And, lhs, _) => required_sources(lhs),
+        _ => None,
+    }
 }
 
 #[derive(Debug)]

@@ -69,8 +69,9 @@ impl RuleSet {
             items.extend(file_items);
             diagnostics.extend(file_diagnostics);
         }
-        let (program, check_diagnostics) =
+        let (mut program, check_diagnostics) =
             check::check(&items, &check::EnvSource { overrides: env });
+        program.trap_index = crate::eval::program::TrapIndex::build(&program.traps);
         diagnostics.extend(check_diagnostics);
         diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
         if diagnostics.iter().any(|d| d.severity == Severity::Error) {
