@@ -18,7 +18,18 @@ pub fn format_timestamp(timestamp: Timestamp) -> String {
         millis
     };
     let timestamp = Timestamp::from_millisecond(floor).unwrap_or(timestamp);
-    timestamp.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Written by hand: this runs once per audit, and strftime re-reads its pattern each time.
+    let dt = TimeZone::UTC.to_datetime(timestamp);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.subsec_nanosecond() / 1_000_000
+    )
 }
 
 /// Reads a timestamp from an audit field. Accepted:
@@ -45,20 +56,27 @@ fn parse_text(text: &str) -> Result<Timestamp, String> {
     if text.chars().count() > MAX_TIMESTAMP_CHARS {
         return Err(format!("longer than {MAX_TIMESTAMP_CHARS} characters"));
     }
-    let timestamp = if let Ok(timestamp) = text.parse::<Timestamp>() {
-        timestamp
-    } else {
-        let civil: civil::DateTime = text.parse().map_err(|_| EXPECTED.to_owned())?;
+    // Fledge's own format has no zone; try it first, as it is the common one.
+    let timestamp = if let Ok(civil) = text.parse::<civil::DateTime>()
+        && !has_zone(text)
+    {
         // A bare date would silently mean midnight; an audit always has a time of day.
         if !text.contains(':') {
             return Err(format!("no time of day; {EXPECTED}"));
         }
-        civil
-            .to_zoned(TimeZone::UTC)
+        TimeZone::UTC
+            .to_timestamp(civil)
             .map_err(|e| format!("out of range: {e}"))?
-            .timestamp()
+    } else {
+        text.parse::<Timestamp>().map_err(|_| EXPECTED.to_owned())?
     };
     check_year(timestamp)
+}
+
+/// Whether the text ends with a zone designator (`Z`, `+hh:mm`, `-hh:mm`) after its time.
+fn has_zone(text: &str) -> bool {
+    let time = text.get(11..).unwrap_or("");
+    time.ends_with(['Z', 'z']) || time.contains(['+', '-'])
 }
 
 fn from_epoch_seconds(seconds: f64) -> Result<Timestamp, String> {
