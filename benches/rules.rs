@@ -126,17 +126,23 @@ fn audit_to_ber(c: &mut Criterion) {
     let mut buffer = Vec::with_capacity(512);
     let mut group = c.benchmark_group("audit to BER");
     group.throughput(criterion::Throughput::Elements(1));
-    group.bench_function("decode + match + evaluate + encode (default rules, v2c)", |b| {
-        b.iter(|| {
-            for audit in monbridge::source::audit::decode_input(black_box(&bytes)).into_iter().flatten() {
-                for trap in rules.traps(&audit, &params).into_iter().flatten() {
-                    buffer.clear();
-                    encode_into(&trap, &envelope, &mut buffer).unwrap();
-                    black_box(&buffer);
+    group.bench_function(
+        "decode + match + evaluate + encode (default rules, v2c)",
+        |b| {
+            b.iter(|| {
+                for audit in monbridge::source::audit::decode_input(black_box(&bytes))
+                    .into_iter()
+                    .flatten()
+                {
+                    for trap in rules.traps(&audit, &params).into_iter().flatten() {
+                        buffer.clear();
+                        encode_into(&trap, &envelope, &mut buffer).unwrap();
+                        black_box(&buffer);
+                    }
                 }
-            }
-        })
-    });
+            })
+        },
+    );
     group.finish();
 }
 

@@ -63,12 +63,12 @@ pub fn decode_input_at(bytes: &[u8], received: Timestamp) -> Vec<Result<Value, A
         }),
     };
     match whole {
-        Ok(document) => decode_document(document, Position::WHOLE_INPUT, received),
+        Ok(document) => decode_document(document, bytes.len(), Position::WHOLE_INPUT, received),
         Err(whole_error) => match json_lines(bytes) {
             Some(lines) => lines
                 .into_iter()
-                .flat_map(|(position, line)| match line {
-                    Ok(document) => decode_document(document, position, received),
+                .flat_map(|(position, len, line)| match line {
+                    Ok(document) => decode_document(document, len, position, received),
                     Err(kind) => vec![Err(AuditError::new(position, kind))],
                 })
                 .collect(),
@@ -77,7 +77,8 @@ pub fn decode_input_at(bytes: &[u8], received: Timestamp) -> Vec<Result<Value, A
     }
 }
 
-type ParsedLine = (Position, Result<Value, AuditErrorKind>);
+/// A line's position, its length and what it parsed to.
+type ParsedLine = (Position, usize, Result<Value, AuditErrorKind>);
 
 /// The input read as JSON lines, when it looks like JSON lines: several non-blank lines,
 /// at least one of them a complete JSON object on its own. A pretty-printed document
@@ -93,11 +94,15 @@ fn json_lines(bytes: &[u8]) -> Option<Vec<ParsedLine>> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        lines.push((Position::line(number + 1), parse_line(line, start)));
+        lines.push((
+            Position::line(number + 1),
+            line.len(),
+            parse_line(line, start),
+        ));
     }
     let any_object = lines
         .iter()
-        .any(|(_, line)| matches!(line, Ok(Value::Object(_))));
+        .any(|(_, _, line)| matches!(line, Ok(Value::Object(_))));
     (lines.len() >= 2 && any_object).then_some(lines)
 }
 
@@ -133,12 +138,13 @@ fn json_error_kind(error: &serde_json::Error, within_line: bool) -> AuditErrorKi
 /// One parsed document: a REST list response, a list, or one audit.
 fn decode_document(
     document: Value,
+    text_len: usize,
     position: Position,
     received: Timestamp,
 ) -> Vec<Result<Value, AuditError>> {
     match document {
         Value::Object(mut object) if object.contains_key("audit") => match object.remove("audit") {
-            Some(Value::Array(audits)) => decode_list(audits, position, received),
+            Some(Value::Array(audits)) => decode_list(audits, text_len, position, received),
             other => {
                 let found = other.as_ref().map_or("missing", shape::kind_of);
                 vec![Err(invalid(
@@ -151,37 +157,39 @@ fn decode_document(
                 ))]
             }
         },
-        Value::Array(audits) => decode_list(audits, position, received),
-        audit => decode_audit(&audit, position, received),
+        Value::Array(audits) => decode_list(audits, text_len, position, received),
+        audit => decode_audit(audit, text_len, position, received),
     }
 }
 
 fn decode_list(
     audits: Vec<Value>,
+    text_len: usize,
     position: Position,
     received: Timestamp,
 ) -> Vec<Result<Value, AuditError>> {
     audits
-        .iter()
+        .into_iter()
         .enumerate()
-        .flat_map(|(index, audit)| decode_audit(audit, position.with_index(index), received))
+        .flat_map(|(index, audit)| {
+            decode_audit(audit, text_len, position.with_index(index), received)
+        })
         .collect()
 }
 
 fn decode_audit(
-    audit: &Value,
+    audit: Value,
+    text_len: usize,
     position: Position,
     received: Timestamp,
 ) -> Vec<Result<Value, AuditError>> {
-    let Some(object) = audit.as_object() else {
-        return vec![Err(invalid(
-            position,
-            Problem::NotAnObject {
-                found: shape::kind_of(audit),
-            },
-        ))];
+    // The text it was read from bounds its size: only measure when that text could be too
+    // large (compact JSON is at most about as long as any text of the same value).
+    let size = if text_len <= MAX_AUDIT_BYTES / 2 {
+        text_len
+    } else {
+        compact_size(&audit)
     };
-    let size = compact_size(audit);
     if size > MAX_AUDIT_BYTES {
         return vec![Err(AuditError::new(
             position,
@@ -191,6 +199,14 @@ fn decode_audit(
             },
         ))];
     }
+    let Value::Object(object) = audit else {
+        return vec![Err(invalid(
+            position,
+            Problem::NotAnObject {
+                found: shape::kind_of(&audit),
+            },
+        ))];
+    };
     shape::normalise(object, received)
         .into_iter()
         .map(|result| {

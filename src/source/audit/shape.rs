@@ -23,30 +23,30 @@ const MAX_QUOTED_CHARS: usize = 64;
 /// Normalises one audit object. A notification trigger reason may carry several audits,
 /// hence one result per audit found.
 pub fn normalise(
-    audit: &Map<String, Value>,
+    audit: Map<String, Value>,
     received: Timestamp,
 ) -> Vec<Result<Value, Vec<Problem>>> {
     let has = |key: &str| audit.contains_key(key);
     if has("data") && (has("reason") || has("auditCode") || has("asset")) {
-        notification(audit, received)
+        notification(&audit, received)
     } else if has("source") {
         vec![rest(audit, received)]
     } else if has("code") {
         vec![storage(audit, received)]
     } else {
         vec![Err(vec![Problem::UnknownShape {
-            keys: describe_keys(audit),
+            keys: describe_keys(&audit),
         }])]
     }
 }
 
 /// `GET /fledge/audit` element `{source, severity, details, timestamp}`; also the
 /// `POST /fledge/audit` body (no timestamp) and this module's own output (`detail`).
-fn rest(audit: &Map<String, Value>, received: Timestamp) -> Result<Value, Vec<Problem>> {
+fn rest(mut audit: Map<String, Value>, received: Timestamp) -> Result<Value, Vec<Problem>> {
     let mut problems = Vec::new();
     let source = code(audit.get("source"), "source", &mut problems);
     let severity = severity(audit.get("severity"), "severity", &mut problems);
-    let detail = match (audit.get("details"), audit.get("detail")) {
+    let detail = match (audit.remove("details"), audit.remove("detail")) {
         (Some(_), Some(_)) => {
             problems.push(Problem::BothDetails);
             Map::new()
@@ -64,11 +64,11 @@ fn rest(audit: &Map<String, Value>, received: Timestamp) -> Result<Value, Vec<Pr
 
 /// Storage insert payload `{code, level, log}`: no timestamp, so the time of receipt
 /// (or `ts`, when the payload is a row exported with its column).
-fn storage(audit: &Map<String, Value>, received: Timestamp) -> Result<Value, Vec<Problem>> {
+fn storage(mut audit: Map<String, Value>, received: Timestamp) -> Result<Value, Vec<Problem>> {
     let mut problems = Vec::new();
     let source = code(audit.get("code"), "code", &mut problems);
     let severity = severity(audit.get("level"), "level", &mut problems);
-    let detail = match audit.get("log") {
+    let detail = match audit.remove("log") {
         Some(log) => detail(log, "log", &mut problems),
         None => Map::new(),
     };
@@ -151,7 +151,7 @@ fn notification_entry(
         &mut problems,
     );
     let detail = match entry.get("log") {
-        Some(log) => detail(log, &format!("{prefix}.log"), &mut problems),
+        Some(log) => detail(log.clone(), &format!("{prefix}.log"), &mut problems),
         None => Map::new(),
     };
     // The service's own receipt time of this entry; the reason's time otherwise.
@@ -276,17 +276,18 @@ fn severity(
 
 /// The details object: scalar values only, strings of bounded size. Every bad value is
 /// reported, not only the first.
-fn detail(value: &Value, field: &str, problems: &mut Vec<Problem>) -> Map<String, Value> {
-    let Some(details) = value.as_object() else {
+/// The details, checked: scalars only, strings within the size limit. Taken by value so
+/// the common case, all good, moves the map instead of copying it.
+fn detail(value: Value, field: &str, problems: &mut Vec<Problem>) -> Map<String, Value> {
+    let Value::Object(details) = value else {
         problems.push(Problem::WrongType {
             field: field.to_owned(),
             expected: "an object",
-            found: kind_of(value),
+            found: kind_of(&value),
         });
         return Map::new();
     };
-    let mut detail = Map::new();
-    for (key, value) in details {
+    for (key, value) in &details {
         let path = || format!("{field}.{}", field_name(key));
         match value {
             Value::String(text) if text.len() > MAX_DETAIL_STRING_BYTES => {
@@ -296,9 +297,7 @@ fn detail(value: &Value, field: &str, problems: &mut Vec<Problem>) -> Map<String
                     limit: MAX_DETAIL_STRING_BYTES,
                 });
             }
-            Value::String(_) | Value::Number(_) | Value::Bool(_) => {
-                detail.insert(key.clone(), value.clone());
-            }
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
             Value::Null | Value::Array(_) | Value::Object(_) => {
                 problems.push(Problem::WrongType {
                     field: path(),
@@ -308,7 +307,7 @@ fn detail(value: &Value, field: &str, problems: &mut Vec<Problem>) -> Map<String
             }
         }
     }
-    detail
+    details
 }
 
 fn timestamp(value: &Value, field: &str, problems: &mut Vec<Problem>) -> Option<Timestamp> {
