@@ -126,7 +126,7 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         rules,
         params,
         now,
-        mut output,
+        output,
         save,
     } = job;
     // Checked before any request, so a wrong directory costs no API calls.
@@ -141,6 +141,12 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         dry_run: matches!(output, Output::Print(_)),
         ..MistSummary::default()
     };
+    // Spool files are staged as sites arrive and appear together at the end, made durable
+    // with one flush (see `SpoolBatch`); a run that fails as a whole leaves no file.
+    let mut sink = match output {
+        Output::Spool(dir) => Sink::Spool(pandora::SpoolBatch::new(dir), Vec::new()),
+        Output::Print(out) => Sink::Print(out),
+    };
     let fetched = mist::fetch(fetch, |outcome| match outcome {
         Err(failure) => {
             tracing::error!("{failure}; no agent written for it");
@@ -150,16 +156,34 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
             if let Some(saver) = &mut saver {
                 saver.site(&site);
             }
-            process_site(site, rules, params, now, &mut output, &mut summary);
+            process_site(site, rules, params, now, &mut sink, &mut summary);
         }
     });
-    summary.elapsed = started.elapsed();
     let report = fetched.map_err(|failure| JobError::Fetch {
         failure,
         elapsed: started.elapsed(),
     })?;
     summary.sites = report.sites;
     summary.calls = report.calls;
+    if let Sink::Spool(batch, agents) = sink {
+        for (result, agent) in batch.commit().into_iter().zip(agents) {
+            match result {
+                Ok(path) => {
+                    tracing::debug!("agent {agent:?} written to {}", path.display());
+                    summary.files.push(path);
+                    summary.agents += 1;
+                }
+                Err(error) => {
+                    tracing::error!("agent {agent:?}: cannot write its data file: {error}");
+                    summary.agent_failures.push(AgentFailure::Output {
+                        agent,
+                        error: format!("cannot write its data file: {error}"),
+                    });
+                }
+            }
+        }
+    }
+    summary.elapsed = started.elapsed();
     if let Some(saver) = saver {
         saver.finish()?;
     }
@@ -172,7 +196,7 @@ fn process_site(
     rules: &RuleSet,
     params: &Params,
     now: &Zoned,
-    output: &mut Output<'_>,
+    sink: &mut Sink<'_>,
     summary: &mut MistSummary,
 ) {
     let label = mist::site_label(&site);
@@ -191,17 +215,13 @@ fn process_site(
                 continue;
             }
         };
-        match emit(&agent, now, output) {
-            Ok(Some(path)) => {
-                tracing::debug!(
-                    "{label}: agent {:?} written to {}",
-                    agent.name,
-                    path.display()
-                );
-                summary.files.push(path);
-                summary.agents += 1;
+        match emit(&agent, now, sink) {
+            // Counted when the batch commits.
+            Ok(()) => {
+                if matches!(sink, Sink::Print(_)) {
+                    summary.agents += 1;
+                }
             }
-            Ok(None) => summary.agents += 1,
             Err(error) => {
                 tracing::error!("{label}: agent {:?}: {error}", agent.name);
                 summary.agent_failures.push(AgentFailure::Output {
@@ -213,13 +233,23 @@ fn process_site(
     }
 }
 
-/// Writes the agent's file (its path) or prints its XML (`None`).
-fn emit(agent: &Agent, now: &Zoned, output: &mut Output<'_>) -> Result<Option<PathBuf>, String> {
-    match output {
-        Output::Spool(dir) => pandora::write_agent(dir, agent, now)
-            .map(Some)
-            .map_err(|e: SpoolError| format!("cannot write its data file: {e}")),
-        Output::Print(out) => {
+/// Where agents go during a run.
+enum Sink<'a> {
+    /// Staged data files, and the name of each staged agent in order.
+    Spool(pandora::SpoolBatch, Vec<String>),
+    Print(&'a mut dyn Write),
+}
+
+/// Stages the agent's file or prints its XML.
+fn emit(agent: &Agent, now: &Zoned, sink: &mut Sink<'_>) -> Result<(), String> {
+    match sink {
+        Sink::Spool(batch, agents) => {
+            pandora::stage_agent(batch, agent, now)
+                .map_err(|e: SpoolError| format!("cannot write its data file: {e}"))?;
+            agents.push(agent.name.clone());
+            Ok(())
+        }
+        Sink::Print(out) => {
             let xml =
                 pandora::render_agent(agent, now).map_err(|e| format!("cannot render it: {e}"))?;
             let written = out.write_all(xml.as_bytes()).and_then(|()| {
@@ -229,8 +259,7 @@ fn emit(agent: &Agent, now: &Zoned, output: &mut Output<'_>) -> Result<Option<Pa
                     out.write_all(b"\n")
                 }
             });
-            written.map_err(|e| format!("cannot print it: {e}"))?;
-            Ok(None)
+            written.map_err(|e| format!("cannot print it: {e}"))
         }
     }
 }

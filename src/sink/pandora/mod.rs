@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use crate::record::Agent;
 
 pub use error::{Problem, SpoolError};
-pub use spool::{file_stem, write_data_file};
+pub use spool::{SpoolBatch, file_stem, write_data_file};
 
 /// The agent as a Pandora data file; `now` is the server's local time.
 ///
@@ -67,6 +67,24 @@ pub fn render_agent(agent: &Agent, now: &jiff::Zoned) -> Result<String, SpoolErr
 ///
 /// The file is `<md5 of agent_name>.<unix seconds of now>.data` (the next free number if
 /// that name exists), where `agent_name` is the name as written in the XML, after hygiene.
+/// Stages the agent's data file in a batch: it appears, with the batch's others, on commit.
+pub fn stage_agent(
+    batch: &mut SpoolBatch,
+    agent: &Agent,
+    now: &jiff::Zoned,
+) -> Result<(), SpoolError> {
+    let clean = validate::clean(agent)?;
+    let xml = xml::render(&clean, now).map_err(|source| SpoolError::Render {
+        agent: agent.name.clone(),
+        source,
+    })?;
+    batch
+        .stage(&clean.name, now, |file| {
+            std::io::Write::write_all(file, xml.as_bytes())
+        })
+        .map_err(|error| error.for_agent(&agent.name))
+}
+
 pub fn write_agent(dir: &Path, agent: &Agent, now: &jiff::Zoned) -> Result<PathBuf, SpoolError> {
     let clean = validate::clean(agent)?;
     let xml = xml::render(&clean, now).map_err(|source| SpoolError::Render {

@@ -19,13 +19,20 @@
 //!
 //! On any error before the rename the temporary file is removed, so nothing partial is
 //! ever left behind.
+//!
+//! [`SpoolBatch`] writes many agents (a whole organisation) the same way, but makes them
+//! durable together: every temporary file is written, then one `syncfs` flushes them all,
+//! then they are renamed and the directory is fsynced once. Ten thousand fsyncs would cost
+//! seconds; one costs the same as the data. A batch also sweeps temporary files a run that
+//! was killed before renaming left behind.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use md5::{Digest, Md5};
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use super::error::SpoolError;
 
@@ -91,6 +98,200 @@ where
     Ok(final_path)
 }
 
+/// Temporary files older than this are leftovers of a run that was killed: no run lasts it.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+/// Data files written together and made durable with one flush; see the module docs.
+#[derive(Debug)]
+pub struct SpoolBatch {
+    dir: PathBuf,
+    staged: Vec<Staged>,
+}
+
+#[derive(Debug)]
+struct Staged {
+    temp: TempPath,
+    stem: String,
+    seconds: i64,
+    agent_name: String,
+}
+
+impl SpoolBatch {
+    /// A batch writing into `dir`; removes stale temporary files first.
+    pub fn new(dir: &Path) -> SpoolBatch {
+        sweep_stale_temps(dir);
+        SpoolBatch {
+            dir: dir.to_path_buf(),
+            staged: Vec::new(),
+        }
+    }
+
+    /// Writes one data file under its temporary name; it appears at [`commit`](Self::commit).
+    pub fn stage<F>(
+        &mut self,
+        agent_name: &str,
+        now: &jiff::Zoned,
+        write_body: F,
+    ) -> Result<(), SpoolError>
+    where
+        F: FnOnce(&mut File) -> io::Result<()>,
+    {
+        let seconds = now.timestamp().as_second();
+        if seconds < 0 {
+            return Err(SpoolError::Clock {
+                agent: agent_name.to_owned(),
+                now: now.to_string(),
+            });
+        }
+        let stem = file_stem(agent_name);
+        let prefix = format!(".{stem}.");
+        let mut temp = temp_builder(&prefix)
+            .tempfile_in(&self.dir)
+            .map_err(|source| SpoolError::CreateTemp {
+                agent: agent_name.to_owned(),
+                dir: self.dir.clone(),
+                source,
+            })?;
+        let written = write_body(temp.as_file_mut()).and_then(|()| temp.as_file_mut().flush());
+        if let Err(source) = written {
+            return Err(SpoolError::Write {
+                agent: agent_name.to_owned(),
+                path: temp.path().to_path_buf(),
+                source,
+            });
+        }
+        // Closed now (a batch may hold thousands); the path still removes the file if dropped.
+        self.staged.push(Staged {
+            temp: temp.into_temp_path(),
+            stem,
+            seconds,
+            agent_name: agent_name.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Flushes every staged file to disk at once, then renames each into place. One result
+    /// per staged file, in staging order. If the flush fails nothing is renamed (and the
+    /// temporary files are removed): no file appears that might not survive a crash.
+    pub fn commit(self) -> Vec<Result<PathBuf, SpoolError>> {
+        if self.staged.is_empty() {
+            return Vec::new();
+        }
+        let flushed =
+            File::open(&self.dir).and_then(|dir| rustix::fs::syncfs(&dir).map_err(io::Error::from));
+        if let Err(error) = flushed {
+            let message = error.to_string();
+            return self
+                .staged
+                .into_iter()
+                .map(|staged| {
+                    Err(SpoolError::Write {
+                        agent: staged.agent_name,
+                        path: staged.temp.to_path_buf(),
+                        source: io::Error::other(format!(
+                            "cannot flush the spool to disk: {message}"
+                        )),
+                    })
+                })
+                .collect();
+        }
+        let results = self
+            .staged
+            .into_iter()
+            .map(|staged| {
+                rename_under_free_name(
+                    staged.temp,
+                    &self.dir,
+                    &staged.stem,
+                    staged.seconds,
+                    &staged.agent_name,
+                )
+            })
+            .collect();
+        if let Err(error) = File::open(&self.dir).and_then(|directory| directory.sync_all()) {
+            tracing::warn!(dir = %self.dir.display(), %error, "cannot fsync the spool directory");
+        }
+        results
+    }
+}
+
+/// Removes `.<md5>.<random>.tmp` files older than [`STALE_TEMP_AGE`]. Failures only log:
+/// a leftover is harmless to the data server, which ignores these names.
+fn sweep_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_temp_name(name) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if old {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "removed a stale temporary file")
+                }
+                Err(error) => {
+                    tracing::warn!(file = %entry.path().display(), %error, "cannot remove a stale temporary file")
+                }
+            }
+        }
+    }
+}
+
+/// `.<32 hex digits>.<anything>.tmp`: the names this module gives temporary files.
+fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    rest.ends_with(".tmp")
+        && rest.len() > 33
+        && rest.as_bytes()[32] == b'.'
+        && rest[..32].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Renames a closed temporary file to `<stem>.<seconds + n>.data` for the first free `n`.
+fn rename_under_free_name(
+    mut temp: TempPath,
+    dir: &Path,
+    stem: &str,
+    seconds: i64,
+    agent_name: &str,
+) -> Result<PathBuf, SpoolError> {
+    for offset in 0..i64::from(NAME_TRIES) {
+        let candidate = dir.join(format!("{stem}.{}.data", seconds + offset));
+        match temp.persist_noclobber(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(error) if error.error.kind() == io::ErrorKind::AlreadyExists => {
+                temp = error.path;
+            }
+            // Dropping `error.path` removes the temporary file.
+            Err(error) => {
+                return Err(SpoolError::Rename {
+                    agent: agent_name.to_owned(),
+                    from: error.path.to_path_buf(),
+                    to: candidate,
+                    source: error.error,
+                });
+            }
+        }
+    }
+    Err(SpoolError::NoFreeName {
+        agent: agent_name.to_owned(),
+        dir: dir.to_path_buf(),
+        first: format!("{stem}.{seconds}.data"),
+        tries: NAME_TRIES,
+    })
+}
+
 /// Renames `temp` to `<stem>.<seconds + n>.data` for the first `n` whose name is free.
 fn persist_under_free_name(
     mut temp: NamedTempFile,
@@ -137,4 +338,83 @@ fn temp_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_and_data_names_are_not() {
+        assert!(is_temp_name(".0123456789abcdef0123456789abcdef.Xy12ab.tmp"));
+        assert!(!is_temp_name(
+            "0123456789abcdef0123456789abcdef.1720605900.data"
+        ));
+        assert!(!is_temp_name(".0123456789abcdef0123456789abcdef.tmp.data"));
+        assert!(!is_temp_name(".bashrc.tmp"));
+    }
+
+    #[test]
+    fn batch_renames_every_staged_file_and_sweeps_stale_temps() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".0123456789abcdef0123456789abcdef.old.tmp");
+        std::fs::write(&stale, "left by a killed run").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let fresh = dir.path().join(".fedcba9876543210fedcba9876543210.new.tmp");
+        std::fs::write(&fresh, "another run in flight").unwrap();
+
+        let now: jiff::Zoned = "2024-07-10T10:05:00+00:00[UTC]".parse().unwrap();
+        let mut batch = SpoolBatch::new(dir.path());
+        assert!(!stale.exists(), "stale temporary file swept");
+        assert!(
+            fresh.exists(),
+            "a recent temporary file may belong to a running job"
+        );
+        for name in ["a", "b", "a"] {
+            batch
+                .stage(name, &now, |file| file.write_all(name.as_bytes()))
+                .unwrap();
+        }
+        let data_files = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".data")
+                })
+                .count()
+        };
+        assert_eq!(data_files(), 0, "nothing appears before the commit");
+        let results = batch.commit();
+        let paths: Vec<PathBuf> = results.into_iter().map(Result::unwrap).collect();
+        assert_eq!(data_files(), 3);
+        assert_eq!(
+            paths[0].file_name().unwrap().to_string_lossy(),
+            format!("{}.1720605900.data", file_stem("a"))
+        );
+        assert_eq!(
+            paths[2].file_name().unwrap().to_string_lossy(),
+            format!("{}.1720605901.data", file_stem("a"))
+        );
+        assert_eq!(std::fs::read_to_string(&paths[1]).unwrap(), "b");
+    }
+
+    #[test]
+    fn dropped_batch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: jiff::Zoned = "2024-07-10T10:05:00+00:00[UTC]".parse().unwrap();
+        let mut batch = SpoolBatch::new(dir.path());
+        batch.stage("a", &now, |file| file.write_all(b"x")).unwrap();
+        drop(batch);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
