@@ -57,6 +57,9 @@ fn parse_text(text: &str) -> Result<Timestamp, String> {
         return Err(format!("longer than {MAX_TIMESTAMP_CHARS} characters"));
     }
     // Fledge's own format has no zone; try it first, as it is the common one.
+    if let Some(timestamp) = fledge_format(text) {
+        return check_year(timestamp);
+    }
     let timestamp = if let Ok(civil) = text.parse::<civil::DateTime>()
         && !has_zone(text)
     {
@@ -71,6 +74,51 @@ fn parse_text(text: &str) -> Result<Timestamp, String> {
         text.parse::<Timestamp>().map_err(|_| EXPECTED.to_owned())?
     };
     check_year(timestamp)
+}
+
+/// Fledge's `YYYY-MM-DD HH:MM:SS.mmm` (UTC) read directly, the form nearly every audit
+/// has; anything else (or any doubt) falls back to the general parsers.
+fn fledge_format(text: &str) -> Option<Timestamp> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 19
+        || bytes.len() > 29
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[10] != b' '
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i32> {
+        let digits = bytes.get(range)?;
+        digits.iter().try_fold(0i32, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + i32::from(b - b'0'))
+        })
+    };
+    let nanos = match bytes.get(19) {
+        None => 0,
+        Some(b'.') if bytes.len() > 20 => {
+            let fraction = &bytes[20..];
+            if !fraction.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let digits = number(20..bytes.len())?;
+            digits * 10i32.pow(9 - u32::try_from(fraction.len()).ok()?)
+        }
+        Some(_) => return None,
+    };
+    let civil = civil::DateTime::new(
+        i16::try_from(number(0..4)?).ok()?,
+        i8::try_from(number(5..7)?).ok()?,
+        i8::try_from(number(8..10)?).ok()?,
+        i8::try_from(number(11..13)?).ok()?,
+        i8::try_from(number(14..16)?).ok()?,
+        i8::try_from(number(17..19)?).ok()?,
+        nanos,
+    )
+    .ok()?;
+    TimeZone::UTC.to_timestamp(civil).ok()
 }
 
 /// Whether the text ends with a zone designator (`Z`, `+hh:mm`, `-hh:mm`) after its time.
@@ -181,6 +229,39 @@ mod tests {
             json!("x".repeat(100)),
         ] {
             assert!(iso(bad.clone()).is_err(), "{bad} was accepted");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn fledge_format_agrees_with_the_general_parser() {
+        for text in [
+            "2026-11-21 09:15:42.317",
+            "2026-11-21 09:15:42",
+            "2026-11-21 09:15:42.1",
+            "2026-11-21 09:15:42.318204",
+            "2026-11-21 09:15:42.123456789",
+            "1999-12-31 23:59:59.999",
+        ] {
+            let general = TimeZone::UTC
+                .to_timestamp(text.parse::<civil::DateTime>().unwrap())
+                .unwrap();
+            assert_eq!(fledge_format(text), Some(general), "{text}");
+        }
+        for text in [
+            "2026-11-21T09:15:42.317",
+            "2026-13-21 09:15:42",
+            "2026-11-21 24:15:42",
+            "2026-11-21 09:15:42.",
+            "2026-11-21 09:15:42.31x",
+            "2026-11-21 09:15:42+01:00",
+            "yesterday",
+        ] {
+            assert_eq!(fledge_format(text), None, "{text}");
         }
     }
 }
