@@ -263,10 +263,7 @@ pub fn check_now(text: &str) -> Result<String, String> {
 
 /// An RFC 3339 instant, seen in the local time zone like the Pandora server sees its clock.
 pub fn parse_now(text: &str) -> Result<jiff::Zoned, String> {
-    let instant: jiff::Timestamp = text
-        .parse()
-        .map_err(|e| format!("expected an RFC 3339 time such as 2024-07-10T10:05:00Z: {e}"))?;
-    Ok(instant.to_zoned(jiff::tz::TimeZone::system()))
+    super::render::parse_time(text)
 }
 
 #[cfg(test)]

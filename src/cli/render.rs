@@ -69,19 +69,20 @@ pub struct TrapRender {
 
 /// `--now` as a zoned time: RFC 3339 in the machine's time zone, or with a `[zone]` suffix.
 pub fn parse_now(text: Option<&str>) -> Result<jiff::Zoned, CliError> {
-    let Some(text) = text else {
-        return Ok(jiff::Zoned::now());
-    };
+    match text {
+        None => Ok(jiff::Zoned::now()),
+        Some(text) => parse_time(text).map_err(|e| CliError::Usage(format!("--now {text:?}: {e}"))),
+    }
+}
+
+/// An RFC 3339 time (in the machine's time zone), or one with a `[zone]` suffix.
+pub fn parse_time(text: &str) -> Result<jiff::Zoned, String> {
     if let Ok(zoned) = text.parse::<jiff::Zoned>() {
         return Ok(zoned);
     }
     text.parse::<jiff::Timestamp>()
         .map(|ts| ts.to_zoned(jiff::tz::TimeZone::system()))
-        .map_err(|e| {
-            CliError::Usage(format!(
-                "--now {text:?} is not an RFC 3339 time (like 2024-07-10T10:05:00Z): {e}"
-            ))
-        })
+        .map_err(|e| format!("expected an RFC 3339 time such as 2024-07-10T10:05:00Z: {e}"))
 }
 
 /// Every audit of the input through the trap bindings.

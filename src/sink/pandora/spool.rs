@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use md5::{Digest, Md5};
-use tempfile::{NamedTempFile, TempPath};
+use tempfile::TempPath;
 
 use super::error::SpoolError;
 
@@ -61,41 +61,62 @@ pub fn write_data_file<F>(
 where
     F: FnOnce(&mut File) -> io::Result<()>,
 {
-    let agent = || agent_name.to_owned();
+    let (temp, stem, seconds) = write_temp(dir, agent_name, now, write_body, true)?;
+    let final_path = rename_under_free_name(temp, dir, &stem, seconds, agent_name)?;
+    if let Err(error) = File::open(dir).and_then(|directory| directory.sync_all()) {
+        tracing::warn!(dir = %dir.display(), %error, "cannot fsync the spool directory");
+    }
+    Ok(final_path)
+}
+
+/// Creates `.<md5>.<random>.tmp` in `dir`, writes and flushes the body (and fsyncs it when
+/// `sync`), and closes it. Returns the temporary path (which removes the file if dropped),
+/// the name's md5 stem and the seconds of `now`.
+fn write_temp<F>(
+    dir: &Path,
+    agent_name: &str,
+    now: &jiff::Zoned,
+    write_body: F,
+    sync: bool,
+) -> Result<(TempPath, String, i64), SpoolError>
+where
+    F: FnOnce(&mut File) -> io::Result<()>,
+{
     let seconds = now.timestamp().as_second();
     if seconds < 0 {
         return Err(SpoolError::Clock {
-            agent: agent(),
+            agent: agent_name.to_owned(),
             now: now.to_string(),
         });
     }
     let stem = file_stem(agent_name);
-
     let prefix = format!(".{stem}.");
     let mut temp =
         temp_builder(&prefix)
             .tempfile_in(dir)
             .map_err(|source| SpoolError::CreateTemp {
-                agent: agent(),
+                agent: agent_name.to_owned(),
                 dir: dir.to_path_buf(),
                 source,
             })?;
     let written = write_body(temp.as_file_mut())
         .and_then(|()| temp.as_file_mut().flush())
-        .and_then(|()| temp.as_file().sync_all());
+        .and_then(|()| {
+            if sync {
+                temp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        });
     if let Err(source) = written {
         return Err(SpoolError::Write {
-            agent: agent(),
+            agent: agent_name.to_owned(),
             path: temp.path().to_path_buf(),
             source,
         });
     }
-
-    let final_path = persist_under_free_name(temp, dir, &stem, seconds, agent_name)?;
-    if let Err(error) = File::open(dir).and_then(|directory| directory.sync_all()) {
-        tracing::warn!(dir = %dir.display(), %error, "cannot fsync the spool directory");
-    }
-    Ok(final_path)
+    // Closed now (a batch may hold thousands); the path still removes the file if dropped.
+    Ok((temp.into_temp_path(), stem, seconds))
 }
 
 /// Temporary files older than this are leftovers of a run that was killed: no run lasts it.
@@ -136,33 +157,9 @@ impl SpoolBatch {
     where
         F: FnOnce(&mut File) -> io::Result<()>,
     {
-        let seconds = now.timestamp().as_second();
-        if seconds < 0 {
-            return Err(SpoolError::Clock {
-                agent: agent_name.to_owned(),
-                now: now.to_string(),
-            });
-        }
-        let stem = file_stem(agent_name);
-        let prefix = format!(".{stem}.");
-        let mut temp = temp_builder(&prefix)
-            .tempfile_in(&self.dir)
-            .map_err(|source| SpoolError::CreateTemp {
-                agent: agent_name.to_owned(),
-                dir: self.dir.clone(),
-                source,
-            })?;
-        let written = write_body(temp.as_file_mut()).and_then(|()| temp.as_file_mut().flush());
-        if let Err(source) = written {
-            return Err(SpoolError::Write {
-                agent: agent_name.to_owned(),
-                path: temp.path().to_path_buf(),
-                source,
-            });
-        }
-        // Closed now (a batch may hold thousands); the path still removes the file if dropped.
+        let (temp, stem, seconds) = write_temp(&self.dir, agent_name, now, write_body, false)?;
         self.staged.push(Staged {
-            temp: temp.into_temp_path(),
+            temp,
             stem,
             seconds,
             agent_name: agent_name.to_owned(),
@@ -278,40 +275,6 @@ fn rename_under_free_name(
                 return Err(SpoolError::Rename {
                     agent: agent_name.to_owned(),
                     from: error.path.to_path_buf(),
-                    to: candidate,
-                    source: error.error,
-                });
-            }
-        }
-    }
-    Err(SpoolError::NoFreeName {
-        agent: agent_name.to_owned(),
-        dir: dir.to_path_buf(),
-        first: format!("{stem}.{seconds}.data"),
-        tries: NAME_TRIES,
-    })
-}
-
-/// Renames `temp` to `<stem>.<seconds + n>.data` for the first `n` whose name is free.
-fn persist_under_free_name(
-    mut temp: NamedTempFile,
-    dir: &Path,
-    stem: &str,
-    seconds: i64,
-    agent_name: &str,
-) -> Result<PathBuf, SpoolError> {
-    for offset in 0..i64::from(NAME_TRIES) {
-        let candidate = dir.join(format!("{stem}.{}.data", seconds + offset));
-        match temp.persist_noclobber(&candidate) {
-            Ok(_) => return Ok(candidate),
-            Err(error) if error.error.kind() == io::ErrorKind::AlreadyExists => {
-                temp = error.file;
-            }
-            // Dropping `error.file` removes the temporary file.
-            Err(error) => {
-                return Err(SpoolError::Rename {
-                    agent: agent_name.to_owned(),
-                    from: error.file.path().to_path_buf(),
                     to: candidate,
                     source: error.error,
                 });
