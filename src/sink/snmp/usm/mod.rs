@@ -6,12 +6,14 @@
 //! - [`keys`]: password-to-key and key localisation, once per (engine ID, user);
 //! - [`crypto`]: HMAC and the privacy ciphers, from RustCrypto;
 //! - [`engine`]: our engine ID, `snmpEngineBoots` persisted across restarts, `snmpEngineTime`;
-//! - [`message`]: building and reading v3 messages around the same PDUs v2c carries.
+//! - [`message`]: building and reading v3 messages around the same PDUs v2c carries;
+//! - [`session`]: a sender's v3 state: discovered engines, localised keys, msgIDs, salts.
 
 pub mod crypto;
 pub mod engine;
 pub mod keys;
 pub mod message;
+pub mod session;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +24,7 @@ pub use message::{
     DecodedV3, MessageError, REPORT_COUNTERS, ReportKind, UsmHeader, V3Body, V3Envelope, decode_v3,
     encode_v3, encode_v3_into, encode_v3_notification, peek_header, render_v3,
 };
+pub use session::{RemoteEngine, V3Config, V3Session};
 
 /// Shortest passphrase accepted without `--allow-weak` (RFC 3414 §11.2 recommends at least 8
 /// characters; net-snmp refuses shorter ones).
