@@ -69,7 +69,9 @@ fn encoding(c: &mut Criterion) {
 
 fn encoding_v3(c: &mut Criterion) {
     let trap = state_link_trap();
-    let engine: EngineId = "0x800098930467772d6c796f6e2d3031".parse().expect("engine ID");
+    let engine: EngineId = "0x800098930467772d6c796f6e2d3031"
+        .parse()
+        .expect("engine ID");
     let user = UsmUser {
         name: "ops".into(),
         auth: Some((AuthProtocol::Sha256, Passphrase::new("auth-passphrase-1"))),

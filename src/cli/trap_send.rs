@@ -73,57 +73,60 @@ pub enum VersionArg {
     V1,
     #[value(name = "2c")]
     V2c,
-    /// SNMPv3 with the User-based Security Model (needs --user).
+    // SNMPv3 with the User-based Security Model (needs --user).
     #[value(name = "3")]
     V3,
 }
 
+const V3_HEADING: &str = "SNMPv3 (--version 3)";
+
 /// SNMPv3 (USM) options; only with `--version 3`.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "SNMPv3 (--version 3)")]
 pub struct V3Args {
     /// USM user name (at most 32 octets).
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = V3_HEADING, long, value_name = "NAME")]
     pub user: Option<String>,
     /// Authentication: MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512 (MD5 needs --allow-weak).
-    #[arg(long = "auth-protocol", value_name = "P", value_parser = parse_auth)]
+    #[arg(help_heading = V3_HEADING, long = "auth-protocol", value_name = "P", value_parser = parse_auth)]
     pub auth_protocol: Option<AuthProtocol>,
     /// Environment variable holding the authentication passphrase.
     #[arg(
+        help_heading = V3_HEADING,
         long = "auth-pass-env",
         value_name = "VAR",
         conflicts_with = "auth_pass_file"
     )]
     pub auth_pass_env: Option<String>,
     /// File holding the authentication passphrase (one trailing newline is ignored).
-    #[arg(long = "auth-pass-file", value_name = "FILE")]
+    #[arg(help_heading = V3_HEADING, long = "auth-pass-file", value_name = "FILE")]
     pub auth_pass_file: Option<PathBuf>,
     /// Privacy: DES, AES (128), AES-192 or AES-256 (AES-192/256: the Blumenthal key extension
     /// net-snmp uses; DES needs --allow-weak). Needs authentication.
-    #[arg(long = "priv-protocol", value_name = "P", value_parser = parse_priv)]
+    #[arg(help_heading = V3_HEADING, long = "priv-protocol", value_name = "P", value_parser = parse_priv)]
     pub priv_protocol: Option<PrivProtocol>,
     /// Environment variable holding the privacy passphrase.
     #[arg(
+        help_heading = V3_HEADING,
         long = "priv-pass-env",
         value_name = "VAR",
         conflicts_with = "priv_pass_file"
     )]
     pub priv_pass_env: Option<String>,
     /// File holding the privacy passphrase (one trailing newline is ignored).
-    #[arg(long = "priv-pass-file", value_name = "FILE")]
+    #[arg(help_heading = V3_HEADING, long = "priv-pass-file", value_name = "FILE")]
     pub priv_pass_file: Option<PathBuf>,
     /// Our snmpEngineID in hex [default: 80009893 04 + host name (RFC 3411 text format)].
-    #[arg(long = "engine-id", value_name = "HEX")]
+    #[arg(help_heading = V3_HEADING, long = "engine-id", value_name = "HEX")]
     pub engine_id: Option<EngineId>,
     /// contextName of the notifications [default: empty].
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = V3_HEADING, long, value_name = "NAME")]
     pub context: Option<String>,
     /// Where snmpEngineBoots is kept, incremented at every start [default:
     /// $XDG_STATE_HOME/monbridge, ~/.local/state/monbridge or /var/lib/monbridge].
-    #[arg(long = "state-dir", value_name = "DIR", env = "MONBRIDGE_STATE_DIR")]
+    #[arg(help_heading = V3_HEADING, long = "state-dir", value_name = "DIR", env = "MONBRIDGE_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Accept MD5, DES and passphrases shorter than 8 characters (for old peers).
-    #[arg(long = "allow-weak")]
+    #[arg(help_heading = V3_HEADING, long = "allow-weak")]
     pub allow_weak: bool,
 }
 

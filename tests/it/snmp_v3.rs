@@ -12,7 +12,7 @@ use monbridge::record::{SnmpValue, Trap, VarBind};
 use monbridge::sink::snmp::usm::{
     AuthProtocol, DecodedV3, EngineId, LocalEngine, LocalizedKeys, MessageError, Passphrase,
     PrivProtocol, UsmUser, V3Config, V3Envelope, decode_v3, encode_v3_notification, localize_user,
-    render_v3,
+    peek_header, render_v3,
 };
 use monbridge::sink::snmp::{
     Delivery, Destination, OidNames, PduKind, Sender, SenderConfig, hex_dump,
@@ -677,4 +677,171 @@ fn a_changed_byte_or_another_key_fails_authentication() {
 fn the_default_engine_id_names_the_host() {
     let id = monbridge::sink::snmp::usm::default_engine_id("gw-poste-1");
     assert_eq!(id.to_string(), "0x800098930467772d706f7374652d31");
+}
+
+/// A manager played by the test: answers discovery, then says the first inform is outside
+/// its time window (with new boots and time), then acknowledges the resent one.
+#[test]
+fn a_not_in_time_window_report_leads_to_a_resend_with_the_managers_new_time() {
+    use rasn_snmp::v2;
+
+    let manager = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    manager.set_read_timeout(Some(ARRIVAL)).unwrap();
+    let address = manager.local_addr().unwrap();
+    let manager_engine: EngineId = "0x80001f888004746573746d616e61676572".parse().unwrap();
+    let user = user(Some(AuthProtocol::Sha256), Some(PrivProtocol::Aes128));
+    let keys = localize_user(&user, manager_engine.as_bytes()).unwrap();
+
+    let player_user = user.clone();
+    let player_engine = manager_engine.clone();
+    let player = std::thread::spawn(move || {
+        let mut inbox = vec![0u8; 65_535];
+        let mut receive = |keys: Option<&LocalizedKeys>| {
+            let (length, from) = manager.recv_from(&mut inbox).expect("a message in time");
+            let header = peek_header(&inbox[..length]).expect("an SNMPv3 message");
+            let decoded = keys.map(|keys| decode_v3(&inbox[..length], keys).expect("decodes"));
+            (header, decoded, from)
+        };
+        let reply = |pdus: v2::Pdus, to, message_id, boots, time, keys: &LocalizedKeys| {
+            let envelope = V3Envelope {
+                message_id,
+                reportable: false,
+                engine_id: player_engine.as_bytes(),
+                boots,
+                time,
+                user: player_user.name.as_bytes(),
+                context_engine_id: player_engine.as_bytes(),
+                context_name: b"",
+                salt: 99,
+            };
+            let bytes = monbridge::sink::snmp::usm::encode_v3(pdus, &envelope, keys).unwrap();
+            manager.send_to(&bytes, to).unwrap();
+        };
+        let report = |counter: &[u32], request_id| {
+            v2::Pdus::Report(v2::Report(v2::Pdu {
+                request_id,
+                error_status: 0,
+                error_index: 0,
+                variable_bindings: vec![v2::VarBind {
+                    name: rasn::types::ObjectIdentifier::new(counter.to_vec()).unwrap(),
+                    value: v2::VarBindValue::Value(rasn_smi::v2::ObjectSyntax::ApplicationWide(
+                        rasn_smi::v2::ApplicationSyntax::Counter(rasn_smi::v1::Counter(1)),
+                    )),
+                }],
+            }))
+        };
+        let none = LocalizedKeys::none();
+
+        // The discovery probe: a GetRequest, which only its header tells about.
+        let (probe, _, from) = receive(None);
+        assert!(probe.engine_id.is_empty() && probe.reportable && probe.user.is_empty());
+        let unknown_engine = [1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0];
+        reply(
+            report(&unknown_engine, 0),
+            from,
+            probe.message_id,
+            5,
+            100,
+            &none,
+        );
+
+        let (first, _, from) = receive(Some(&keys));
+        assert_eq!(
+            (first.boots, first.engine_id.as_slice()),
+            (5, player_engine.as_bytes())
+        );
+        let not_in_time_window = [1, 3, 6, 1, 6, 3, 15, 1, 1, 2, 0];
+        let auth_only = LocalizedKeys {
+            auth: keys.auth.clone(),
+            privacy: None,
+        };
+        reply(
+            report(&not_in_time_window, 0),
+            from,
+            first.message_id,
+            6,
+            7,
+            &auth_only,
+        );
+
+        let (second_header, second, from) = receive(Some(&keys));
+        let Some(monbridge::sink::snmp::usm::V3Body::Pdu(inform)) = second.map(|m| m.body) else {
+            panic!("an InformRequest")
+        };
+        let response = v2::Pdus::Response(v2::Response(v2::Pdu {
+            request_id: inform.request_id.unwrap(),
+            error_status: 0,
+            error_index: 0,
+            variable_bindings: Vec::new(),
+        }));
+        reply(response, from, second_header.message_id, 6, 8, &keys);
+        (
+            second_header.boots,
+            second_header.time,
+            first.message_id != second_header.message_id,
+        )
+    });
+
+    let mut sender = v3_sender(
+        user,
+        LocalEngine::new(engine_id(), 1),
+        true,
+        &format!("udp:{address}"),
+    );
+    let delivery = single(sender.send(&state_link_trap()).unwrap());
+    let (boots, time, new_message) = player.join().expect("the manager played its part");
+    assert_eq!(delivery.result, Ok(()));
+    assert_eq!(
+        delivery.attempts, 3,
+        "discovery, first inform, resent inform"
+    );
+    assert_eq!(boots, 6);
+    assert!((7..=9).contains(&time), "{time}");
+    assert!(new_message, "a resend is a new message");
+}
+
+#[test]
+fn passphrases_can_come_from_files() {
+    let engine = engine_id();
+    let user = user(Some(AuthProtocol::Sha1), Some(PrivProtocol::Aes192));
+    let daemon = Snmptrapd::start_with(&SnmptrapdOptions {
+        config_lines: vec![create_user(&user, Some(&engine))],
+        ..SnmptrapdOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let auth_file = dir.path().join("auth");
+    let priv_file = dir.path().join("priv");
+    std::fs::write(&auth_file, format!("{AUTH_PASS}\n")).unwrap();
+    std::fs::write(&priv_file, format!("{PRIV_PASS}\r\n")).unwrap();
+    let output = Command::new(bin("monbridge"))
+        .args([
+            "trap",
+            "send",
+            "--env",
+            "hostname=gw-test",
+            "--to",
+            &daemon.destination(),
+        ])
+        .args([
+            "--version",
+            "3",
+            "--user",
+            &user.name,
+            "--engine-id",
+            ENGINE_ID,
+        ])
+        .args(["--auth-protocol", "sha", "--priv-protocol", "aes-192"])
+        .arg("--auth-pass-file")
+        .arg(&auth_file)
+        .arg("--priv-pass-file")
+        .arg(&priv_file)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg(fixture("fledge/rest/STLNK.json"))
+        .env_remove("MONBRIDGE_RULES")
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let notification = wait_for_user(&daemon, "TRAP2", &user.name).expect("logged");
+    assert_logged_with(&notification, &expected_cli_objects());
 }
