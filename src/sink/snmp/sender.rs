@@ -24,6 +24,10 @@ use super::{
 };
 use crate::record::Trap;
 
+/// SNMPv3 informs: how many time-window or engine-ID Reports one inform may answer with a
+/// resend; a manager that keeps sending them must not keep us busy forever.
+const MAX_RESYNCHRONISATIONS: u32 = 2;
+
 /// Largest datagram read while waiting for Responses (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -321,8 +325,6 @@ impl Sender {
         uptime: u32,
     ) -> (u32, Result<(), DeliveryError>) {
         let mut attempts = 0u32;
-        // Time-window and unknown-engine Reports lead to a resend; a manager that keeps
-        // sending them must not keep us busy forever.
         let mut resynchronisations = 0u32;
         loop {
             if !self.v3.as_ref().is_some_and(|s| s.knows(target)) {
@@ -357,7 +359,9 @@ impl Sender {
                     return (attempts, Err(error));
                 }
                 let deadline = Instant::now() + self.config.timeout;
-                if let Some(answer) = self.receive_v3_until(target, &sent_ids, deadline) {
+                if let Some(answer) =
+                    self.receive_v3_until(target, &sent_ids, Some(request_id), deadline)
+                {
                     outcome = Some(answer);
                     break;
                 }
@@ -377,7 +381,15 @@ impl Sender {
                 );
             };
             match answer.body {
-                V3Body::Pdu(response) if response.request_id == Some(request_id) => {
+                // receive_v3_until passes only Responses to this request-id.
+                V3Body::Pdu(response) => {
+                    // An authenticated message from the authoritative engine refreshes our
+                    // notion of its clock (RFC 3414 §3.2 step 7b).
+                    if let Some(session) = self.v3.as_mut()
+                        && let Err(error) = session.learn(target, &answer.header)
+                    {
+                        tracing::debug!("cannot refresh the manager's engine time: {error}");
+                    }
                     return (
                         attempts,
                         match response.error_status {
@@ -389,43 +401,41 @@ impl Sender {
                         },
                     );
                 }
-                V3Body::Pdu(_) => {
-                    return (
-                        attempts,
-                        Err(DeliveryError::Encode(
-                            "a Response to another request".into(),
-                        )),
-                    );
-                }
                 V3Body::Report { kind, .. } => {
-                    let destination = &self.targets[target].destination;
-                    match kind {
-                        ReportKind::NotInTimeWindow | ReportKind::UnknownEngineId
-                            if resynchronisations < 2 =>
-                        {
-                            resynchronisations += 1;
-                            tracing::info!(
-                                %destination,
-                                report = kind.counter_name(),
-                                boots = answer.header.boots,
-                                time = answer.header.time,
-                                "resynchronising with the manager's engine"
-                            );
-                            let learnt = match self.v3.as_mut() {
-                                Some(session) if kind == ReportKind::NotInTimeWindow => {
-                                    session.learn(target, &answer.header)
-                                }
-                                Some(session) => {
-                                    session.forget(target);
-                                    Ok(())
-                                }
-                                None => Ok(()),
-                            };
-                            if let Err(error) = learnt {
-                                return (attempts, Err(DeliveryError::Encode(error.to_string())));
+                    // Only an authenticated Report may move our notion of the manager's clock,
+                    // or anyone could make us send stale messages.
+                    let resynchronise = resynchronisations < MAX_RESYNCHRONISATIONS
+                        && match kind {
+                            ReportKind::NotInTimeWindow => {
+                                answer.header.level != SecurityLevel::NoAuthNoPriv
                             }
+                            ReportKind::UnknownEngineId => true,
+                            _ => false,
+                        };
+                    if !resynchronise {
+                        return (attempts, Err(rejection(kind)));
+                    }
+                    resynchronisations += 1;
+                    tracing::info!(
+                        destination = %self.targets[target].destination,
+                        report = kind.counter_name(),
+                        boots = answer.header.boots,
+                        time = answer.header.time,
+                        "resynchronising with the manager's engine"
+                    );
+                    let learnt = match self.v3.as_mut() {
+                        Some(session) if kind == ReportKind::NotInTimeWindow => {
+                            session.learn(target, &answer.header)
                         }
-                        other => return (attempts, Err(rejection(other))),
+                        // Another engine ID answers there now: discover it again.
+                        Some(session) => {
+                            session.forget(target);
+                            Ok(())
+                        }
+                        None => Ok(()),
+                    };
+                    if let Err(error) = learnt {
+                        return (attempts, Err(DeliveryError::Encode(error.to_string())));
                     }
                 }
             }
@@ -447,7 +457,7 @@ impl Sender {
             send_to(&self.socket, &self.message, self.targets[target].address)
                 .map_err(|error| (attempt, error))?;
             let deadline = Instant::now() + self.config.timeout;
-            if let Some(report) = self.receive_v3_until(target, &sent_ids, deadline) {
+            if let Some(report) = self.receive_v3_until(target, &sent_ids, None, deadline) {
                 if report.header.engine_id.is_empty() {
                     continue;
                 }
@@ -477,11 +487,13 @@ impl Sender {
     }
 
     /// Waits until `deadline` for a v3 message from destination `target` answering one of
-    /// `message_ids`, checked with the keys of its engine (unauthenticated Reports need none).
+    /// `message_ids`, checked with the keys of its engine (unauthenticated Reports need none):
+    /// a Report, or a Response to `request_id` when there is one.
     fn receive_v3_until(
         &mut self,
         target: usize,
         message_ids: &[i32],
+        request_id: Option<i32>,
         deadline: Instant,
     ) -> Option<DecodedV3> {
         let expected_from = self.targets[target].address;
@@ -515,7 +527,19 @@ impl Sender {
                 },
             };
             match decode_v3(bytes, keys) {
-                Ok(message) => return Some(message),
+                Ok(message) => match &message.body {
+                    V3Body::Report { .. } => return Some(message),
+                    V3Body::Pdu(pdu)
+                        if pdu.pdu == PduKind::Response
+                            && request_id.is_some()
+                            && pdu.request_id == request_id =>
+                    {
+                        return Some(message);
+                    }
+                    V3Body::Pdu(pdu) => {
+                        tracing::debug!(%from, pdu = pdu.pdu.name(), "ignoring a PDU that answers nothing we asked");
+                    }
+                },
                 Err(error) => {
                     tracing::warn!(%from, "ignoring an SNMPv3 answer that does not check out: {error}");
                 }
