@@ -10,7 +10,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
 use super::crypto::{CryptoError, MacKey, PrivKey};
-use super::{AuthProtocol, Passphrase, PrivProtocol, UsmUser};
+use super::{AuthProtocol, Passphrase, PrivProtocol, SecurityLevel, UsmUser};
 
 /// How many octets of repeated passphrase password-to-key hashes (RFC 3414 A.2.1).
 const EXPANDED_PASSPHRASE_LEN: usize = 1_048_576;
@@ -28,6 +28,25 @@ impl fmt::Debug for LocalizedKeys {
             .field("auth", &self.auth.as_ref().map(MacKey::protocol))
             .field("privacy", &self.privacy.as_ref().map(PrivKey::protocol))
             .finish()
+    }
+}
+
+impl LocalizedKeys {
+    /// The security level these keys give a message.
+    pub fn level(&self) -> SecurityLevel {
+        match (&self.auth, &self.privacy) {
+            (None, _) => SecurityLevel::NoAuthNoPriv,
+            (Some(_), None) => SecurityLevel::AuthNoPriv,
+            (Some(_), Some(_)) => SecurityLevel::AuthPriv,
+        }
+    }
+
+    /// No keys: noAuthNoPriv (discovery probes, unauthenticated Reports).
+    pub fn none() -> LocalizedKeys {
+        LocalizedKeys {
+            auth: None,
+            privacy: None,
+        }
     }
 }
 

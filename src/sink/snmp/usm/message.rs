@@ -248,25 +248,6 @@ pub fn encode_v3(
     Ok(buffer)
 }
 
-impl LocalizedKeys {
-    /// The security level these keys give a message.
-    pub fn level(&self) -> SecurityLevel {
-        match (&self.auth, &self.privacy) {
-            (None, _) => SecurityLevel::NoAuthNoPriv,
-            (Some(_), None) => SecurityLevel::AuthNoPriv,
-            (Some(_), Some(_)) => SecurityLevel::AuthPriv,
-        }
-    }
-
-    /// No keys: noAuthNoPriv (discovery probes, unauthenticated Reports).
-    pub fn none() -> LocalizedKeys {
-        LocalizedKeys {
-            auth: None,
-            privacy: None,
-        }
-    }
-}
-
 /// The header and USM fields of a received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsmHeader {
