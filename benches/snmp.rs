@@ -1,5 +1,6 @@
 //! SNMP sink benchmarks: encoding one SNMPv2c trap (7 OCTET STRING objects, as PMC-MIB's
-//! notifications carry), and the send path against a plain `UdpSocket` loop sending the same
+//! notifications carry), the same trap as SNMPv3 authPriv (HMAC-SHA-256, AES-128) with keys
+//! localised once, and the send path against a plain `UdpSocket` loop sending the same
 //! pre-encoded datagram, both to a local UDP sink that only reads.
 
 use std::hint::black_box;
@@ -11,6 +12,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use monbridge::record::{Oid, SnmpValue, Trap, VarBind};
+use monbridge::sink::snmp::usm::{
+    AuthProtocol, EngineId, LocalEngine, Passphrase, PrivProtocol, UsmUser, V3Config, V3Session,
+};
 use monbridge::sink::snmp::{
     Destination, Envelope, PduKind, Sender, SenderConfig, SnmpVersion, encode_into,
 };
@@ -57,6 +61,37 @@ fn encoding(c: &mut Criterion) {
     group.bench_function("v2c trap, 7 strings", |b| {
         b.iter(|| {
             encode_into(black_box(&trap), black_box(&envelope), &mut buffer).expect("encodes");
+            black_box(buffer.len())
+        })
+    });
+    group.finish();
+}
+
+fn encoding_v3(c: &mut Criterion) {
+    let trap = state_link_trap();
+    let engine: EngineId = "0x800098930467772d6c796f6e2d3031"
+        .parse()
+        .expect("engine ID");
+    let user = UsmUser {
+        name: "ops".into(),
+        auth: Some((AuthProtocol::Sha256, Passphrase::new("auth-passphrase-1"))),
+        privacy: Some((PrivProtocol::Aes128, Passphrase::new("priv-passphrase-1"))),
+    };
+    let config = V3Config {
+        user,
+        engine: LocalEngine::new(engine, 7),
+        context_name: Vec::new(),
+    };
+    // Keys are localised here, once, as the sender does at start.
+    let mut session = V3Session::new(config, 42).expect("keys");
+    let mut buffer = Vec::with_capacity(1500);
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("v3 authPriv trap (SHA-256, AES-128), 7 strings", |b| {
+        b.iter(|| {
+            session
+                .encode_trap(black_box(&trap), 12345, 4242, &mut buffer)
+                .expect("encodes");
             black_box(buffer.len())
         })
     });
@@ -138,5 +173,5 @@ fn sending(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encoding, sending);
+criterion_group!(benches, encoding, encoding_v3, sending);
 criterion_main!(benches);

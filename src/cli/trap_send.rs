@@ -1,13 +1,20 @@
 //! `monbridge trap send`: every audit of the input, as the notifications the rules make, to
 //! every destination. Reports go to stderr; stdout stays empty.
+//!
+//! SNMPv3 passphrases come from the environment or a file named on the command line, never
+//! from the command line itself (argv is visible to every user of the machine).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
 use super::{CliError, EXIT_DATA, EXIT_OK, RulesArgs, params_from, parse_key_value, read_input};
 use crate::pipeline::trap::{self, RejectLog};
+use crate::sink::snmp::usm::{
+    AuthProtocol, EngineId, LocalEngine, Passphrase, PrivProtocol, UsmUser, V3Config,
+    default_engine_id, default_state_dir,
+};
 use crate::sink::snmp::{Community, Destination, Sender, SenderConfig, SenderError, SnmpVersion};
 
 #[derive(Debug, Clone, Args)]
@@ -32,9 +39,11 @@ pub struct TrapSendArgs {
     /// SNMP version of the messages.
     #[arg(long = "version", value_name = "VERSION", value_enum, default_value_t = VersionArg::V2c)]
     pub version: VersionArg,
-    /// Send InformRequests and wait for each manager's Response (SNMPv2c only).
+    /// Send InformRequests and wait for each manager's Response (SNMPv2c or SNMPv3).
     #[arg(long)]
     pub inform: bool,
+    #[command(flatten)]
+    pub v3: V3Args,
     /// Informs: retransmissions when no Response comes.
     #[arg(long, value_name = "N", requires = "inform", default_value_t = SenderConfig::default().retries)]
     pub retries: u32,
@@ -64,6 +73,184 @@ pub enum VersionArg {
     V1,
     #[value(name = "2c")]
     V2c,
+    // SNMPv3 with the User-based Security Model (needs --user).
+    #[value(name = "3")]
+    V3,
+}
+
+const V3_HEADING: &str = "SNMPv3 (--version 3)";
+
+/// SNMPv3 (USM) options; only with `--version 3`.
+#[derive(Debug, Clone, Args)]
+pub struct V3Args {
+    /// USM user name (at most 32 octets).
+    #[arg(help_heading = V3_HEADING, long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Authentication: MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512 (MD5 needs --allow-weak).
+    #[arg(help_heading = V3_HEADING, long = "auth-protocol", value_name = "P", value_parser = parse_auth)]
+    pub auth_protocol: Option<AuthProtocol>,
+    /// Environment variable holding the authentication passphrase.
+    #[arg(
+        help_heading = V3_HEADING,
+        long = "auth-pass-env",
+        value_name = "VAR",
+        conflicts_with = "auth_pass_file"
+    )]
+    pub auth_pass_env: Option<String>,
+    /// File holding the authentication passphrase (one trailing newline is ignored).
+    #[arg(help_heading = V3_HEADING, long = "auth-pass-file", value_name = "FILE")]
+    pub auth_pass_file: Option<PathBuf>,
+    /// Privacy: DES, AES (128), AES-192 or AES-256 (AES-192/256: the Blumenthal key extension
+    /// net-snmp uses; DES needs --allow-weak). Needs authentication.
+    #[arg(help_heading = V3_HEADING, long = "priv-protocol", value_name = "P", value_parser = parse_priv)]
+    pub priv_protocol: Option<PrivProtocol>,
+    /// Environment variable holding the privacy passphrase.
+    #[arg(
+        help_heading = V3_HEADING,
+        long = "priv-pass-env",
+        value_name = "VAR",
+        conflicts_with = "priv_pass_file"
+    )]
+    pub priv_pass_env: Option<String>,
+    /// File holding the privacy passphrase (one trailing newline is ignored).
+    #[arg(help_heading = V3_HEADING, long = "priv-pass-file", value_name = "FILE")]
+    pub priv_pass_file: Option<PathBuf>,
+    /// Our snmpEngineID in hex [default: 80009893 04 + host name (RFC 3411 text format)].
+    #[arg(help_heading = V3_HEADING, long = "engine-id", value_name = "HEX")]
+    pub engine_id: Option<EngineId>,
+    /// contextName of the notifications [default: empty].
+    #[arg(help_heading = V3_HEADING, long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Where snmpEngineBoots is kept, incremented at every start [default:
+    /// $XDG_STATE_HOME/monbridge, ~/.local/state/monbridge or /var/lib/monbridge].
+    #[arg(help_heading = V3_HEADING, long = "state-dir", value_name = "DIR", env = "MONBRIDGE_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Accept MD5, DES and passphrases shorter than 8 characters (for old peers).
+    #[arg(help_heading = V3_HEADING, long = "allow-weak")]
+    pub allow_weak: bool,
+}
+
+impl V3Args {
+    fn any_given(&self) -> bool {
+        self.user.is_some()
+            || self.auth_protocol.is_some()
+            || self.auth_pass_env.is_some()
+            || self.auth_pass_file.is_some()
+            || self.priv_protocol.is_some()
+            || self.priv_pass_env.is_some()
+            || self.priv_pass_file.is_some()
+            || self.engine_id.is_some()
+            || self.context.is_some()
+            || self.allow_weak
+    }
+
+    /// The user, with passphrases read and checked; then our engine, started (boots + 1).
+    fn config(&self) -> Result<V3Config, CliError> {
+        let Some(name) = &self.user else {
+            return Err(CliError::Usage("--version 3 needs --user NAME".into()));
+        };
+        let auth = match self.auth_protocol {
+            Some(protocol) => Some((
+                protocol,
+                passphrase(
+                    "authentication",
+                    "--auth-pass-env",
+                    "--auth-pass-file",
+                    self.auth_pass_env.as_deref(),
+                    self.auth_pass_file.as_deref(),
+                )?,
+            )),
+            None if self.auth_pass_env.is_some() || self.auth_pass_file.is_some() => {
+                return Err(CliError::Usage(
+                    "an authentication passphrase was given without --auth-protocol".into(),
+                ));
+            }
+            None => None,
+        };
+        let privacy = match self.priv_protocol {
+            Some(protocol) => Some((
+                protocol,
+                passphrase(
+                    "privacy",
+                    "--priv-pass-env",
+                    "--priv-pass-file",
+                    self.priv_pass_env.as_deref(),
+                    self.priv_pass_file.as_deref(),
+                )?,
+            )),
+            None if self.priv_pass_env.is_some() || self.priv_pass_file.is_some() => {
+                return Err(CliError::Usage(
+                    "a privacy passphrase was given without --priv-protocol".into(),
+                ));
+            }
+            None => None,
+        };
+        let user = UsmUser {
+            name: name.clone(),
+            auth,
+            privacy,
+        };
+        user.validate(self.allow_weak)
+            .map_err(|error| CliError::Usage(error.to_string()))?;
+        let engine_id = match &self.engine_id {
+            Some(id) => id.clone(),
+            None => default_engine_id(&gethostname::gethostname().to_string_lossy()),
+        };
+        let state_dir = self.state_dir.clone().unwrap_or_else(default_state_dir);
+        let engine = LocalEngine::start(engine_id, &state_dir)
+            .map_err(|error| CliError::Internal(error.to_string()))?;
+        Ok(V3Config {
+            user,
+            engine,
+            context_name: self.context.clone().unwrap_or_default().into_bytes(),
+        })
+    }
+}
+
+/// A passphrase from the environment variable or the file named; its value is never part of
+/// an error.
+fn passphrase(
+    what: &str,
+    env_flag: &str,
+    file_flag: &str,
+    variable: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Passphrase, CliError> {
+    if let Some(variable) = variable {
+        return match std::env::var_os(variable) {
+            Some(value) => Ok(Passphrase::new(value.into_encoded_bytes())),
+            None => Err(CliError::Usage(format!(
+                "the {what} passphrase variable {variable} (named by {env_flag}) is not set"
+            ))),
+        };
+    }
+    if let Some(file) = file {
+        let mut bytes = std::fs::read(file).map_err(|error| {
+            CliError::Usage(format!(
+                "cannot read the {what} passphrase file {} ({file_flag}): {}",
+                file.display(),
+                error.kind()
+            ))
+        })?;
+        if bytes.ends_with(b"\n") {
+            bytes.pop();
+            if bytes.ends_with(b"\r") {
+                bytes.pop();
+            }
+        }
+        return Ok(Passphrase::new(bytes));
+    }
+    Err(CliError::Usage(format!(
+        "the {what} protocol needs a passphrase: {env_flag} VAR or {file_flag} FILE"
+    )))
+}
+
+fn parse_auth(text: &str) -> Result<AuthProtocol, String> {
+    text.parse()
+}
+
+fn parse_priv(text: &str) -> Result<PrivProtocol, String> {
+    text.parse()
 }
 
 fn parse_community(text: &str) -> Result<Community, String> {
@@ -73,7 +260,16 @@ fn parse_community(text: &str) -> Result<Community, String> {
 pub fn run(args: &TrapSendArgs) -> Result<u8, CliError> {
     let version = match args.version {
         VersionArg::V1 => SnmpVersion::V1,
-        VersionArg::V2c => SnmpVersion::V2c,
+        VersionArg::V2c | VersionArg::V3 => SnmpVersion::V2c,
+    };
+    let v3 = match args.version {
+        VersionArg::V3 => Some(args.v3.config()?),
+        _ if args.v3.any_given() => {
+            return Err(CliError::Usage(
+                "SNMPv3 options (--user, --auth-protocol, ...) need --version 3".into(),
+            ));
+        }
+        _ => None,
     };
     let config = SenderConfig {
         version,
@@ -81,12 +277,13 @@ pub fn run(args: &TrapSendArgs) -> Result<u8, CliError> {
         community: args.community.clone(),
         retries: args.retries,
         timeout: Duration::from_millis(args.timeout_ms),
+        v3,
     };
     // Destinations first: a wrong --to is a usage error, found before any work is done.
     let mut sender = Sender::new(config, &args.to).map_err(|error| match error {
         SenderError::Socket { .. } => CliError::Internal(error.to_string()),
         SenderError::InformNeedsV2c => {
-            CliError::Usage("--inform needs --version 2c: SNMPv1 has no InformRequest".into())
+            CliError::Usage("--inform needs --version 2c or 3: SNMPv1 has no InformRequest".into())
         }
         other => CliError::Usage(other.to_string()),
     })?;

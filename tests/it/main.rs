@@ -10,4 +10,5 @@ mod mib;
 mod mist;
 mod pandora;
 mod snmp;
+mod snmp_v3;
 mod trap_e2e;

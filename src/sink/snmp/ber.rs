@@ -64,6 +64,8 @@ pub enum EncodeError {
     NoV1Pdu { pdu: &'static str },
     #[error("BER encoding failed: {0}")]
     Ber(String),
+    #[error("SNMPv3: {0}")]
+    V3(String),
 }
 
 /// The SNMPv1 identity of a notification (RFC 3584 §3.2).
@@ -142,7 +144,7 @@ pub fn encode_into(
             let message = v2c::Message {
                 version: Integer::from(SnmpVersion::V2c.wire_value()),
                 community,
-                data: v2_pdus(trap, envelope)?,
+                data: v2_pdus(trap, envelope.pdu, envelope.request_id, envelope.uptime)?,
             };
             rasn::ber::encode_buf(&message, buffer)
         }
@@ -163,12 +165,19 @@ pub fn encode_into(
     result.map_err(|e| EncodeError::Ber(e.to_string()))
 }
 
-fn v2_pdus(trap: &Trap, envelope: &Envelope<'_>) -> Result<v2::Pdus, EncodeError> {
+/// The SNMPv2 PDU of a notification (`sysUpTime.0`, `snmpTrapOID.0`, then the objects), as
+/// SNMPv2c and SNMPv3 messages both carry it.
+pub(crate) fn v2_pdus(
+    trap: &Trap,
+    kind: PduKind,
+    request_id: i32,
+    uptime: u32,
+) -> Result<v2::Pdus, EncodeError> {
     let mut variable_bindings = Vec::with_capacity(trap.varbinds.len() + 2);
     variable_bindings.push(v2::VarBind {
         name: ObjectIdentifier::new_unchecked(Cow::Borrowed(SYS_UP_TIME_0)),
         value: v2::VarBindValue::Value(smi_v2::ObjectSyntax::ApplicationWide(
-            smi_v2::ApplicationSyntax::Ticks(smi_v1::TimeTicks(envelope.uptime)),
+            smi_v2::ApplicationSyntax::Ticks(smi_v1::TimeTicks(uptime)),
         )),
     });
     let trap_oid = object_identifier(&trap.oid).map_err(|reason| EncodeError::InvalidTrapOid {
@@ -188,12 +197,12 @@ fn v2_pdus(trap: &Trap, envelope: &Envelope<'_>) -> Result<v2::Pdus, EncodeError
         });
     }
     let pdu = v2::Pdu {
-        request_id: envelope.request_id,
+        request_id,
         error_status: v2::Pdu::ERROR_STATUS_NO_ERROR,
         error_index: 0,
         variable_bindings,
     };
-    Ok(match envelope.pdu {
+    Ok(match kind {
         PduKind::Trap => v2::Pdus::Trap(v2::Trap(pdu)),
         PduKind::InformRequest => v2::Pdus::InformRequest(v2::InformRequest(pdu)),
         PduKind::Response => v2::Pdus::Response(v2::Response(pdu)),

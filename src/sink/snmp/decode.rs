@@ -92,7 +92,7 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedMessage, DecodeError> {
     }
 }
 
-fn decode_v2(community: Vec<u8>, pdus: v2::Pdus) -> Result<DecodedMessage, DecodeError> {
+pub(crate) fn decode_v2(community: Vec<u8>, pdus: v2::Pdus) -> Result<DecodedMessage, DecodeError> {
     let (pdu, kind) = match pdus {
         v2::Pdus::Trap(v2::Trap(pdu)) => (pdu, PduKind::Trap),
         v2::Pdus::InformRequest(v2::InformRequest(pdu)) => (pdu, PduKind::InformRequest),

@@ -10,12 +10,16 @@
 //! [`DecodedMessage`]; [`render_table`] and [`hex_dump`] make them readable. [`Sender`] owns
 //! the UDP socket, the uptime clock and the request-ids, and reports one outcome per
 //! [`Destination`].
+//!
+//! SNMPv3 ([`usm`]) wraps the same SNMPv2 PDUs in the User-based Security Model: the sender
+//! is the authoritative engine for traps, the manager for informs.
 
 mod ber;
 mod decode;
 mod destination;
 mod sender;
 mod table;
+pub mod usm;
 
 pub use ber::{
     EncodeError, Envelope, MAX_OCTET_STRING_LEN, SNMP_TRAP_OID_0, SYS_UP_TIME_0, V1Identity,

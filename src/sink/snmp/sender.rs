@@ -1,17 +1,32 @@
 //! Delivery over UDP: one socket, one uptime clock, unique request-ids, and one outcome per
 //! destination. Traps are fire-and-forget; informs wait for the manager's Response and are
 //! retransmitted (same request-id, RFC 3416 §4.2.7) until it comes or the retries run out.
+//!
+//! SNMPv3 ([`SenderConfig::v3`]): traps are encoded once, with our engine authoritative.
+//! Informs go to one destination after the other: the manager's engine is discovered first
+//! (and cached), each attempt is a new message, and the manager's Reports are acted on
+//! (time window: resynchronise and resend; unknown engine: rediscover; authentication
+//! failures: reported as such).
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::usm::crypto::CryptoError;
+use super::usm::{
+    DecodedV3, LocalizedKeys, ReportKind, SecurityLevel, V3Body, V3Config, V3Session, decode_v3,
+    peek_header,
+};
 use super::{
     DecodedMessage, Destination, DestinationError, EncodeError, Envelope, PduKind, SnmpVersion,
     decode, encode_into,
 };
 use crate::record::Trap;
+
+/// SNMPv3 informs: how many time-window or engine-ID Reports one inform may answer with a
+/// resend; a manager that keeps sending them must not keep us busy forever.
+const MAX_RESYNCHRONISATIONS: u32 = 2;
 
 /// Largest datagram read while waiting for Responses (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
@@ -47,6 +62,8 @@ pub struct SenderConfig {
     pub retries: u32,
     /// Informs: how long to wait for a Response to each attempt.
     pub timeout: Duration,
+    /// SNMPv3 with USM instead of `version` and `community`.
+    pub v3: Option<V3Config>,
 }
 
 impl Default for SenderConfig {
@@ -57,6 +74,7 @@ impl Default for SenderConfig {
             community: Community::new("public"),
             retries: 3,
             timeout: Duration::from_secs(1),
+            v3: None,
         }
     }
 }
@@ -70,6 +88,8 @@ pub enum SenderError {
     InformNeedsV2c,
     #[error(transparent)]
     Destination(#[from] DestinationError),
+    #[error("cannot localise the SNMPv3 keys: {0}")]
+    Keys(#[from] CryptoError),
     #[error("cannot open a UDP socket on {bind}: {source}")]
     Socket {
         bind: SocketAddr,
@@ -87,6 +107,22 @@ pub enum DeliveryError {
     NoResponse { attempts: u32, timeout_ms: u128 },
     #[error("the manager answered with error-status {status} (error-index {index})")]
     ErrorStatus { status: u32, index: u32 },
+    #[error(
+        "SNMPv3 engine discovery failed: no Report after {attempts} attempts, {timeout_ms} ms apart"
+    )]
+    Discovery { attempts: u32, timeout_ms: u128 },
+    #[error("the manager rejected the inform for authentication reasons: {counter} ({meaning})")]
+    AuthenticationRejected {
+        counter: &'static str,
+        meaning: &'static str,
+    },
+    #[error("the manager rejected the inform: {counter} ({meaning})")]
+    Rejected {
+        counter: &'static str,
+        meaning: &'static str,
+    },
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
 }
 
 /// What happened to one notification at one destination.
@@ -118,6 +154,7 @@ pub struct Sender {
     /// The encoded message, reused from one notification to the next.
     message: Vec<u8>,
     inbox: Vec<u8>,
+    v3: Option<V3Session>,
 }
 
 impl fmt::Debug for Sender {
@@ -142,7 +179,7 @@ impl Sender {
         if destinations.is_empty() {
             return Err(SenderError::NoDestination);
         }
-        if config.inform && config.version == SnmpVersion::V1 {
+        if config.inform && config.version == SnmpVersion::V1 && config.v3.is_none() {
             return Err(SenderError::InformNeedsV2c);
         }
         let resolved = destinations
@@ -163,6 +200,15 @@ impl Sender {
             SnmpVersion::V1 => local_ipv4_towards(resolved.iter().map(|(_, a)| *a)),
             SnmpVersion::V2c => [0; 4],
         };
+        let next_request_id = initial_request_id();
+        // Keys are localised here, once, not per message.
+        let v3 = match &config.v3 {
+            Some(v3) => Some(V3Session::new(
+                v3.clone(),
+                next_request_id.rotate_left(11) as u32,
+            )?),
+            None => None,
+        };
         let targets = resolved
             .into_iter()
             .map(|(destination, address)| Target {
@@ -179,10 +225,11 @@ impl Sender {
             targets,
             socket,
             started: Instant::now(),
-            next_request_id: initial_request_id(),
+            next_request_id,
             agent_addr,
             message: Vec::with_capacity(1500),
             inbox: vec![0; MAX_DATAGRAM],
+            v3,
         })
     }
 
@@ -206,6 +253,9 @@ impl Sender {
     /// Response counts only when it comes from the destination it answers for.
     pub fn send(&mut self, trap: &Trap) -> Result<Vec<Delivery>, EncodeError> {
         let request_id = self.take_request_id();
+        if self.v3.is_some() {
+            return self.send_v3(trap, request_id);
+        }
         let pdu = if self.config.inform {
             PduKind::InformRequest
         } else {
@@ -234,6 +284,266 @@ impl Sender {
                     result: send_to(&self.socket, &self.message, target.address),
                 })
                 .collect())
+        }
+    }
+
+    fn send_v3(&mut self, trap: &Trap, request_id: i32) -> Result<Vec<Delivery>, EncodeError> {
+        let uptime = self.uptime();
+        let Some(session) = self.v3.as_mut() else {
+            return Ok(Vec::new());
+        };
+        if !self.config.inform {
+            session.encode_trap(trap, request_id, uptime, &mut self.message)?;
+            return Ok(self
+                .targets
+                .iter()
+                .map(|target| Delivery {
+                    destination: target.destination.clone(),
+                    request_id: Some(request_id),
+                    attempts: 1,
+                    result: send_to(&self.socket, &self.message, target.address),
+                })
+                .collect());
+        }
+        // Fails early on a record that cannot be encoded, as v2c does, before any exchange.
+        super::ber::v2_pdus(trap, PduKind::InformRequest, request_id, uptime)?;
+        Ok((0..self.targets.len())
+            .map(|target| {
+                let (attempts, result) = self.deliver_v3_inform(target, trap, request_id, uptime);
+                self.delivery(target, request_id, attempts, result)
+            })
+            .collect())
+    }
+
+    /// One v3 inform to one destination: discovery when its engine is unknown, then attempts
+    /// until a Response, a final Report, or the retries run out. Returns the datagrams sent.
+    fn deliver_v3_inform(
+        &mut self,
+        target: usize,
+        trap: &Trap,
+        request_id: i32,
+        uptime: u32,
+    ) -> (u32, Result<(), DeliveryError>) {
+        let mut attempts = 0u32;
+        let mut resynchronisations = 0u32;
+        loop {
+            if !self.v3.as_ref().is_some_and(|s| s.knows(target)) {
+                match self.discover(target) {
+                    Ok(sent) => attempts += sent,
+                    Err((sent, error)) => return (attempts + sent, Err(error)),
+                }
+            }
+            let mut sent_ids = Vec::new();
+            let mut outcome = None;
+            for _ in 0..=self.config.retries {
+                let Some(session) = self.v3.as_mut() else {
+                    return (attempts, Ok(()));
+                };
+                let message_id = match session.encode_inform(
+                    target,
+                    trap,
+                    request_id,
+                    uptime,
+                    &mut self.message,
+                ) {
+                    Ok(id) => id,
+                    Err(error) => {
+                        return (attempts, Err(DeliveryError::Encode(error.to_string())));
+                    }
+                };
+                sent_ids.push(message_id);
+                attempts += 1;
+                if let Err(error) =
+                    send_to(&self.socket, &self.message, self.targets[target].address)
+                {
+                    return (attempts, Err(error));
+                }
+                let deadline = Instant::now() + self.config.timeout;
+                if let Some(answer) =
+                    self.receive_v3_until(target, &sent_ids, Some(request_id), deadline)
+                {
+                    outcome = Some(answer);
+                    break;
+                }
+                tracing::debug!(
+                    destination = %self.targets[target].destination,
+                    request_id,
+                    "no Response yet: retransmitting the inform as a new message"
+                );
+            }
+            let Some(answer) = outcome else {
+                return (
+                    attempts,
+                    Err(DeliveryError::NoResponse {
+                        attempts,
+                        timeout_ms: self.config.timeout.as_millis(),
+                    }),
+                );
+            };
+            match answer.body {
+                // receive_v3_until passes only Responses to this request-id.
+                V3Body::Pdu(response) => {
+                    // An authenticated message from the authoritative engine refreshes our
+                    // notion of its clock (RFC 3414 §3.2 step 7b).
+                    if let Some(session) = self.v3.as_mut()
+                        && let Err(error) = session.learn(target, &answer.header)
+                    {
+                        tracing::debug!("cannot refresh the manager's engine time: {error}");
+                    }
+                    return (
+                        attempts,
+                        match response.error_status {
+                            0 => Ok(()),
+                            status => Err(DeliveryError::ErrorStatus {
+                                status,
+                                index: response.error_index,
+                            }),
+                        },
+                    );
+                }
+                V3Body::Report { kind, .. } => {
+                    // Only an authenticated Report may move our notion of the manager's clock,
+                    // or anyone could make us send stale messages.
+                    let resynchronise = resynchronisations < MAX_RESYNCHRONISATIONS
+                        && match kind {
+                            ReportKind::NotInTimeWindow => {
+                                answer.header.level != SecurityLevel::NoAuthNoPriv
+                            }
+                            ReportKind::UnknownEngineId => true,
+                            _ => false,
+                        };
+                    if !resynchronise {
+                        return (attempts, Err(rejection(kind)));
+                    }
+                    resynchronisations += 1;
+                    tracing::info!(
+                        destination = %self.targets[target].destination,
+                        report = kind.counter_name(),
+                        boots = answer.header.boots,
+                        time = answer.header.time,
+                        "resynchronising with the manager's engine"
+                    );
+                    let learnt = match self.v3.as_mut() {
+                        Some(session) if kind == ReportKind::NotInTimeWindow => {
+                            session.learn(target, &answer.header)
+                        }
+                        // Another engine ID answers there now: discover it again.
+                        Some(session) => {
+                            session.forget(target);
+                            Ok(())
+                        }
+                        None => Ok(()),
+                    };
+                    if let Err(error) = learnt {
+                        return (attempts, Err(DeliveryError::Encode(error.to_string())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Discovers destination `target`'s engine ID, boots and time (RFC 3414 §4). Returns the
+    /// datagrams sent.
+    fn discover(&mut self, target: usize) -> Result<u32, (u32, DeliveryError)> {
+        let mut sent_ids = Vec::new();
+        for attempt in 1..=self.config.retries + 1 {
+            let Some(session) = self.v3.as_mut() else {
+                return Ok(0);
+            };
+            let message_id = session
+                .encode_discovery(&mut self.message)
+                .map_err(|e| (attempt - 1, DeliveryError::Encode(e.to_string())))?;
+            sent_ids.push(message_id);
+            send_to(&self.socket, &self.message, self.targets[target].address)
+                .map_err(|error| (attempt, error))?;
+            let deadline = Instant::now() + self.config.timeout;
+            if let Some(report) = self.receive_v3_until(target, &sent_ids, None, deadline) {
+                if report.header.engine_id.is_empty() {
+                    continue;
+                }
+                tracing::debug!(
+                    destination = %self.targets[target].destination,
+                    engine_id = %hex(&report.header.engine_id),
+                    boots = report.header.boots,
+                    time = report.header.time,
+                    "discovered the manager's SNMP engine"
+                );
+                if let Some(session) = self.v3.as_mut() {
+                    session
+                        .learn(target, &report.header)
+                        .map_err(|e| (attempt, DeliveryError::Encode(e.to_string())))?;
+                }
+                return Ok(attempt);
+            }
+        }
+        let attempts = self.config.retries + 1;
+        Err((
+            attempts,
+            DeliveryError::Discovery {
+                attempts,
+                timeout_ms: self.config.timeout.as_millis(),
+            },
+        ))
+    }
+
+    /// Waits until `deadline` for a v3 message from destination `target` answering one of
+    /// `message_ids`, checked with the keys of its engine (unauthenticated Reports need none):
+    /// a Report, or a Response to `request_id` when there is one.
+    fn receive_v3_until(
+        &mut self,
+        target: usize,
+        message_ids: &[i32],
+        request_id: Option<i32>,
+        deadline: Instant,
+    ) -> Option<DecodedV3> {
+        let expected_from = self.targets[target].address;
+        loop {
+            let (from, length) = self.receive_datagram(deadline)?;
+            if !same_endpoint(expected_from, from) {
+                tracing::debug!(%from, "ignoring a datagram from an address that was not asked");
+                continue;
+            }
+            let bytes = &self.inbox[..length];
+            let header = match peek_header(bytes) {
+                Ok(header) => header,
+                Err(error) => {
+                    tracing::debug!(%from, "ignoring a datagram that is not SNMPv3: {error}");
+                    continue;
+                }
+            };
+            if !message_ids.contains(&header.message_id) {
+                tracing::debug!(%from, "ignoring an answer to another message");
+                continue;
+            }
+            let none = LocalizedKeys::none();
+            let keys = match header.level {
+                SecurityLevel::NoAuthNoPriv => &none,
+                _ => match self.v3.as_ref().and_then(|s| s.remote_keys(target)) {
+                    Some(keys) => keys,
+                    None => {
+                        tracing::debug!(%from, "ignoring an authenticated answer before discovery");
+                        continue;
+                    }
+                },
+            };
+            match decode_v3(bytes, keys) {
+                Ok(message) => match &message.body {
+                    V3Body::Report { .. } => return Some(message),
+                    V3Body::Pdu(pdu)
+                        if pdu.pdu == PduKind::Response
+                            && request_id.is_some()
+                            && pdu.request_id == request_id =>
+                    {
+                        return Some(message);
+                    }
+                    V3Body::Pdu(pdu) => {
+                        tracing::debug!(%from, pdu = pdu.pdu.name(), "ignoring a PDU that answers nothing we asked");
+                    }
+                },
+                Err(error) => {
+                    tracing::warn!(%from, "ignoring an SNMPv3 answer that does not check out: {error}");
+                }
+            }
         }
     }
 
@@ -344,6 +654,24 @@ impl Sender {
     /// Waits until `deadline` for one Response; anything else that arrives is skipped.
     fn receive_until(&mut self, deadline: Instant) -> Option<(SocketAddr, DecodedMessage)> {
         loop {
+            let (from, length) = self.receive_datagram(deadline)?;
+            match decode(&self.inbox[..length]) {
+                Ok(message) if message.pdu == PduKind::Response => {
+                    return Some((from, message));
+                }
+                Ok(message) => {
+                    tracing::debug!(%from, pdu = message.pdu.name(), "ignoring a datagram that is not a Response");
+                }
+                Err(error) => {
+                    tracing::debug!(%from, "ignoring an undecodable datagram: {error}");
+                }
+            }
+        }
+    }
+
+    /// Waits until `deadline` for one datagram, read into `inbox`: its source and length.
+    fn receive_datagram(&mut self, deadline: Instant) -> Option<(SocketAddr, usize)> {
+        loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             if wait.is_zero() {
                 return None;
@@ -353,22 +681,12 @@ impl Sender {
                 .socket
                 .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             {
-                tracing::warn!("cannot wait for Responses: {error}");
+                tracing::warn!("cannot wait for answers: {error}");
                 std::thread::sleep(wait);
                 return None;
             }
             match self.socket.recv_from(&mut self.inbox) {
-                Ok((length, from)) => match decode(&self.inbox[..length]) {
-                    Ok(message) if message.pdu == PduKind::Response => {
-                        return Some((from, message));
-                    }
-                    Ok(message) => {
-                        tracing::debug!(%from, pdu = message.pdu.name(), "ignoring a datagram that is not a Response");
-                    }
-                    Err(error) => {
-                        tracing::debug!(%from, "ignoring an undecodable datagram: {error}");
-                    }
-                },
+                Ok((length, from)) => return Some((from, length)),
                 Err(error)
                     if matches!(
                         error.kind(),
@@ -380,7 +698,7 @@ impl Sender {
                 Err(error) => {
                     // E.g. an ICMP error reported late: it does not end the wait, but must
                     // not spin either.
-                    tracing::debug!("receiving Responses: {error}");
+                    tracing::debug!("receiving answers: {error}");
                     std::thread::sleep(wait.min(Duration::from_millis(10)));
                 }
             }
@@ -401,6 +719,45 @@ impl Sender {
             result,
         }
     }
+}
+
+/// What a Report that ends an inform's delivery means.
+fn rejection(kind: ReportKind) -> DeliveryError {
+    let counter = kind.counter_name();
+    match kind {
+        ReportKind::WrongDigest => DeliveryError::AuthenticationRejected {
+            counter,
+            meaning: "wrong authentication passphrase or protocol for this user",
+        },
+        ReportKind::UnknownUserName => DeliveryError::AuthenticationRejected {
+            counter,
+            meaning: "the manager has no such user for its engine ID",
+        },
+        ReportKind::UnsupportedSecLevel => DeliveryError::AuthenticationRejected {
+            counter,
+            meaning: "the user is not configured for this security level",
+        },
+        ReportKind::DecryptionError => DeliveryError::AuthenticationRejected {
+            counter,
+            meaning: "wrong privacy passphrase or protocol for this user",
+        },
+        ReportKind::NotInTimeWindow => DeliveryError::Rejected {
+            counter,
+            meaning: "still outside the manager's time window after resynchronising",
+        },
+        ReportKind::UnknownEngineId => DeliveryError::Rejected {
+            counter,
+            meaning: "the manager's engine ID keeps changing",
+        },
+        ReportKind::Other => DeliveryError::Rejected {
+            counter,
+            meaning: "a Report USM does not define",
+        },
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn send_to(socket: &UdpSocket, message: &[u8], address: SocketAddr) -> Result<(), DeliveryError> {

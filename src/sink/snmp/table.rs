@@ -45,10 +45,28 @@ impl OidNames {
 /// The message header as `key  value` lines, then one table row per varbind as it is on the
 /// wire (for SNMPv2c `sysUpTime.0` and `snmpTrapOID.0` come first).
 pub fn render_table(message: &DecodedMessage, names: &OidNames) -> String {
-    let mut header: Vec<(&str, String)> = vec![(
-        "message",
-        format!("{} {}", message.version.name(), message.pdu.name()),
-    )];
+    render_with(
+        (
+            "message",
+            format!("{} {}", message.version.name(), message.pdu.name()),
+        ),
+        message,
+        names,
+    )
+}
+
+/// The PDU of an SNMPv3 message (whose header is rendered apart): `PDU` and request-id lines,
+/// then the varbind table.
+pub(crate) fn render_pdu(message: &DecodedMessage, names: &OidNames) -> String {
+    render_with(("PDU", message.pdu.name().to_owned()), message, names)
+}
+
+fn render_with(
+    first: (&'static str, String),
+    message: &DecodedMessage,
+    names: &OidNames,
+) -> String {
+    let mut header: Vec<(&str, String)> = vec![first];
     if let Some(request_id) = message.request_id {
         header.push(("request-id", request_id.to_string()));
     }

@@ -297,7 +297,8 @@ impl Snmptrapd {
         }
     }
 
-    fn wait_for_line(&self, predicate: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+    /// Whether a line satisfying `predicate` is printed within `timeout`.
+    pub fn wait_for_line(&self, predicate: impl Fn(&str) -> bool, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let (mutex, condvar) = &*self.output;
         let mut output = mutex.lock().unwrap_or_else(|e| e.into_inner());
