@@ -5,5 +5,6 @@
 //! moves its cursor only once a trap is sent or an inform acknowledged.
 
 pub mod config;
+pub mod queue;
 
 pub use config::{Config, ConfigError};
