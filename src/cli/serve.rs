@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, EXIT_OK};
-use crate::lang::{LoadOptions, RuleSet};
+use crate::lang::RuleSet;
 use crate::serve::Config;
 
 #[derive(Debug, Clone, Args)]
@@ -21,10 +21,7 @@ pub struct ServeArgs {
 /// Loads the configuration and its rules: everything `--check-config` promises.
 pub fn load(args: &ServeArgs) -> Result<(Config, RuleSet), CliError> {
     let config = Config::load(&args.config).map_err(|e| CliError::Data(e.to_string()))?;
-    let rules = RuleSet::load(&LoadOptions {
-        dir: config.rules.clone(),
-        env: config.env.clone(),
-    })?;
+    let rules = crate::serve::load_rules(&config)?;
     if !rules.has_trap_bindings() {
         return Err(CliError::Data(format!(
             "{}: the rules define no trap binding, so no audit could ever be sent",
@@ -62,7 +59,17 @@ pub fn run(args: &ServeArgs) -> Result<u8, CliError> {
         );
         return Ok(EXIT_OK);
     }
-    Err(CliError::Usage(
-        "running the daemon is not available yet; use --check-config".into(),
-    ))
+    // A level given on the command line or in MONBRIDGE_LOG was set up already and wins.
+    super::init_logging(&config.log_level);
+    for warning in rules.warnings() {
+        tracing::warn!(
+            "{}",
+            rules
+                .sources()
+                .render(std::slice::from_ref(warning), false)
+                .trim_end()
+        );
+    }
+    crate::serve::run(config, rules).map_err(|e| CliError::Internal(e.to_string()))?;
+    Ok(EXIT_OK)
 }
