@@ -9,5 +9,6 @@ mod lang;
 mod mib;
 mod mist;
 mod pandora;
+mod serve;
 mod snmp;
 mod trap_e2e;
