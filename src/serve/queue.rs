@@ -94,7 +94,9 @@ struct State {
     segments: BTreeMap<u64, Segment>,
     /// Sequence number the next appended record gets; all below are committed.
     next_seq: u64,
-    /// Persisted cursor of each open reader.
+    /// Persisted cursor of each reader opened since the queue was (kept after the reader is
+    /// dropped, so a reader that ends early still holds back the segments it needs, until
+    /// [`Queue::forget_readers_except`] drops it).
     cursors: BTreeMap<String, u64>,
     closed: bool,
 }
@@ -472,15 +474,8 @@ impl Reader {
     }
 }
 
-impl Drop for Reader {
-    fn drop(&mut self) {
-        // Its cursor file stays; it only stops counting for the backlog until reopened.
-        self.shared.lock().cursors.remove(&self.name);
-    }
-}
-
-/// Deletes sealed segments every open reader's persisted cursor is past. With no reader
-/// open, nothing is deleted: a reader about to be opened may still need it.
+/// Deletes sealed segments every known reader's persisted cursor is past. With no reader
+/// known, nothing is deleted: a reader about to be opened may still need it.
 fn delete_finished_segments(shared: &Shared) {
     let mut state = shared.lock();
     let Some(oldest_needed) = state.cursors.values().min().copied() else {
