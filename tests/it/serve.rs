@@ -41,6 +41,8 @@ fn destination(name: &str, port: u16, extra: &str) -> String {
 }
 
 const INFORM: &str = "    notification: inform\n    retries: 0\n    timeout_ms: 300\n";
+/// Informs for a test where a slow answer must not count as a failure.
+const PATIENT_INFORM: &str = "    notification: inform\n    retries: 1\n    timeout_ms: 1000\n";
 const FAST_BACKOFF: &str = "backoff: {initial_ms: 50, max_ms: 400}\n";
 
 fn config(intakes: &str, destinations: &[String], extra: &str) -> String {
@@ -299,8 +301,8 @@ fn failover_sends_to_the_backup_only_while_the_primary_fails() {
     let mut serve = Serve::new(&config(
         "  http: {listen: \"{http}\"}\n",
         &[
-            destination("primary", primary_port, INFORM),
-            destination("backup", backup.port(), INFORM),
+            destination("primary", primary_port, PATIENT_INFORM),
+            destination("backup", backup.port(), PATIENT_INFORM),
         ],
         &format!("policy: failover\n{FAST_BACKOFF}"),
     ));
