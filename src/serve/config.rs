@@ -416,9 +416,16 @@ impl Config {
 
     /// Checks a configuration's text; `path` names it in errors and anchors relative paths.
     pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string(),
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let rendered = e.to_string();
+            ConfigError::Syntax {
+                path: path.to_owned(),
+                // The CLI prefixes its own `error:`.
+                message: rendered
+                    .strip_prefix("error: ")
+                    .unwrap_or(&rendered)
+                    .to_owned(),
+            }
         })?;
         let base = path
             .parent()
