@@ -11,5 +11,6 @@ pub mod import;
 pub mod lang;
 pub mod pipeline;
 pub mod record;
+pub mod serve;
 pub mod sink;
 pub mod source;

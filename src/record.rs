@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One Pandora FMS agent, built by an agent mapping.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,7 +52,7 @@ impl Module {
 
 /// One SNMP notification, built by a trap binding. The sender adds `sysUpTime.0` and
 /// `snmpTrapOID.0` in front of `varbinds` when it encodes the PDU.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trap {
     /// Name of the trap binding that built it.
     pub rule: String,
@@ -96,7 +96,7 @@ impl Trap {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VarBind {
     /// The object's index in the binding (1-based, as in the seed's configuration).
     pub index: u32,
@@ -163,7 +163,7 @@ impl SnmpType {
 }
 
 /// A typed SNMP value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SnmpValue {
     OctetString(Vec<u8>),
     Integer(i32),
@@ -214,8 +214,8 @@ impl fmt::Display for SnmpValue {
 }
 
 /// An OBJECT IDENTIFIER, kept as its arcs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Oid(pub Vec<u32>);
 
 impl Oid {
@@ -232,6 +232,14 @@ impl Oid {
 
     pub fn starts_with(&self, prefix: &Oid) -> bool {
         self.0.starts_with(&prefix.0)
+    }
+}
+
+impl TryFrom<String> for Oid {
+    type Error = OidError;
+
+    fn try_from(text: String) -> Result<Oid, OidError> {
+        text.parse()
     }
 }
 

@@ -17,6 +17,7 @@ mod demo;
 mod import;
 pub mod mist;
 mod render;
+pub mod serve;
 mod test_cmd;
 mod trap_send;
 
@@ -74,6 +75,8 @@ pub enum Command {
     /// Convert another tool's configuration into rules.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Run the gateway daemon: audits in (Fledge REST, HTTP, stdin), a durable queue, SNMP out.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,8 +234,20 @@ pub fn init_logging(level: &str) {
 
 /// Entry point of the `monbridge` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    // The daemon logs at its configuration's level unless one is given explicitly.
+    let explicit_level = !matches!(
+        matches.value_source("log_level"),
+        Some(clap::parser::ValueSource::DefaultValue) | None
+    );
+    let daemon = matches!(cli.command, Command::Serve(_));
+    if !daemon || explicit_level {
+        init_logging(&cli.log_level);
+    }
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,
@@ -247,6 +262,7 @@ pub fn main() -> ExitCode {
         Command::Mist(args) => mist::run(args),
         Command::Trap(TrapCommand::Send(args)) => trap_send::run(args),
         Command::Import(ImportCommand::LinkAuditTrap(args)) => import::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

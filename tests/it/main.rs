@@ -9,6 +9,7 @@ mod lang;
 mod mib;
 mod mist;
 mod pandora;
+mod serve;
 mod snmp;
 mod snmp_v3;
 mod trap_e2e;

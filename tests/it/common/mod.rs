@@ -41,4 +41,5 @@ pub fn bin(name: &str) -> &'static Path {
 }
 
 pub mod mist_mock;
+pub mod serve;
 pub mod snmptrapd;

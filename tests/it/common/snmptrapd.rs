@@ -177,8 +177,19 @@ impl Snmptrapd {
         );
     }
 
+    /// A daemon with numeric OIDs on a given port (one a sender was already told about).
+    pub fn start_on(port: u16) -> Snmptrapd {
+        match Snmptrapd::try_start_on(&SnmptrapdOptions::default(), port) {
+            Ok(daemon) => daemon,
+            Err(output) => panic!("snmptrapd did not start listening on {port}:\n{output}"),
+        }
+    }
+
     fn try_start(options: &SnmptrapdOptions) -> Result<Snmptrapd, String> {
-        let port = free_udp_port();
+        Snmptrapd::try_start_on(options, free_udp_port())
+    }
+
+    fn try_start_on(options: &SnmptrapdOptions, port: u16) -> Result<Snmptrapd, String> {
         let state = tempfile::tempdir().expect("cannot create a temporary folder");
         let config = state.path().join("snmptrapd.conf");
         let mut config_text = String::from("disableAuthorization yes\n");

@@ -1,0 +1,292 @@
+//! `monbridge serve`: the gateway daemon. Audits come in (Fledge REST polling, an HTTP
+//! endpoint, stdin JSON lines), go through the rules, and the notifications they make are
+//! appended to a durable queue on disk before any intake acknowledges them; one delivery
+//! worker per destination (or one per failover group) reads the queue at its own pace and
+//! moves its cursor only once a trap is sent or an inform acknowledged.
+//!
+//! Signals: SIGHUP reloads the configuration and the rules (checked first; on any error the
+//! running set stays and the log says why); SIGTERM and SIGINT stop taking audits, commit and
+//! answer what was taken, let each worker finish the notification in hand, and exit.
+//!
+//! State directory: `queue/` (segments and delivery cursors), `fledge-cursor.json` (the REST
+//! poller's position) and, unless configured elsewhere, `dead-letter.jsonl`.
+
+pub mod config;
+pub mod dead_letter;
+pub mod delivery;
+pub mod intake;
+pub mod metrics;
+pub mod queue;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, mpsc};
+use std::time::Duration;
+
+pub use config::{Config, ConfigError};
+
+use crate::eval::Params;
+use crate::lang::{LoadOptions, RuleSet};
+use dead_letter::DeadLetter;
+use delivery::Delivery;
+use intake::http::{HttpIntake, ListenError};
+use intake::{Processor, Rules, SharedRules};
+use metrics::{Metrics, MetricsServer};
+use queue::{Queue, QueueError};
+
+/// Why the daemon could not start (once running, it logs errors and keeps going).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot create the state directory {}: {source}", path.display())]
+    StateDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Fledge(#[from] intake::rest::PollerError),
+}
+
+/// Loads the rules a configuration names.
+pub fn load_rules(config: &Config) -> Result<RuleSet, crate::lang::LoadError> {
+    RuleSet::load(&LoadOptions {
+        dir: config.rules.clone(),
+        env: config.env.clone(),
+    })
+}
+
+fn params(config: &Config) -> Params {
+    Params(config.params.clone())
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|source| ServeError::StateDir {
+        path: config.state_dir.clone(),
+        source,
+    })?;
+    // Signals are caught from here on, so a SIGTERM during start-up is handled, not fatal.
+    let (events_sender, events) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|source| ServeError::Io {
+        what: "install the signal handlers",
+        source,
+    })?;
+    let signals_handle = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if events_sender.send(signal).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|source| ServeError::Io {
+            what: "start the signal thread",
+            source,
+        })?;
+
+    let queue = Arc::new(Queue::open(&config.state_dir.join("queue"), config.queue)?);
+    let metrics = Arc::new(Metrics::default());
+    let dead_letter = Arc::new(DeadLetter::new(&config.dead_letter));
+    let shared_rules: SharedRules = Arc::new(RwLock::new(Arc::new(Rules {
+        set: rules,
+        params: params(&config),
+    })));
+    let processor = Arc::new(Processor {
+        rules: Arc::clone(&shared_rules),
+        queue: Arc::clone(&queue),
+        dead_letter: Arc::clone(&dead_letter),
+        metrics: Arc::clone(&metrics),
+    });
+    let delivery_shared = delivery::Shared {
+        queue: Arc::clone(&queue),
+        metrics: Arc::clone(&metrics),
+        dead_letter: Arc::clone(&dead_letter),
+    };
+    let mut delivery = Some(Delivery::start(&config, &delivery_shared)?);
+
+    let metrics_server = match config.metrics.listen {
+        Some(address) => Some(MetricsServer::start(
+            address,
+            Arc::clone(&metrics),
+            Arc::clone(&queue),
+        )?),
+        None => None,
+    };
+    let intake_stop = Arc::new(AtomicBool::new(false));
+    let mut http = match config.intakes.http {
+        Some(address) => Some(HttpIntake::start(address, Arc::clone(&processor))?),
+        None => None,
+    };
+    let fledge = match &config.intakes.fledge {
+        Some(fledge) => Some(intake::rest::Poller::start(
+            fledge.clone(),
+            &config.state_dir,
+            Arc::clone(&processor),
+        )?),
+        None => None,
+    };
+    if config.intakes.stdin {
+        // Not joined at exit: a read from stdin cannot be interrupted.
+        intake::stdin::start(
+            std::io::stdin(),
+            Arc::clone(&processor),
+            Arc::clone(&intake_stop),
+        )
+        .map_err(|source| ServeError::Io {
+            what: "start the stdin intake",
+            source,
+        })?;
+    }
+    tracing::info!(
+        "monbridge serve ready: {} destination(s), policy {}, state in {}",
+        config.destinations.len(),
+        config.policy.name(),
+        config.state_dir.display()
+    );
+
+    let log_interval = config.metrics.log_interval;
+    let mut config = config;
+    loop {
+        let event = match log_interval {
+            Some(interval) => events.recv_timeout(interval),
+            None => events
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match event {
+            Ok(signal_hook::consts::SIGHUP) => {
+                reload(&mut config, &shared_rules, &mut delivery, &delivery_shared);
+            }
+            Ok(signal) => {
+                tracing::info!("signal {signal}: draining and stopping");
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::info!("counters: {}", metrics.snapshot());
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+
+    // Drain: stop taking audits, commit and answer what was taken, stop the workers.
+    intake_stop.store(true, Ordering::Relaxed);
+    if let Some(http) = &mut http {
+        http.stop_accepting();
+    }
+    if let Some(fledge) = fledge {
+        fledge.stop();
+    }
+    if let Some(delivery) = &delivery {
+        delivery.request_stop();
+    }
+    queue.close();
+    if let Some(http) = &mut http {
+        http.finish();
+    }
+    if let Some(delivery) = delivery.take() {
+        delivery.stop();
+    }
+    drop(metrics_server);
+    signals_handle.close();
+    tracing::info!("stopped; counters: {}", metrics.snapshot());
+    Ok(())
+}
+
+/// SIGHUP: reads the configuration and the rules again and switches to them only when both
+/// are good. Destinations, policy and back-off apply at once (the workers restart at their
+/// cursors); intakes, state, queue, dead-letter and metrics settings need a restart.
+fn reload(
+    config: &mut Config,
+    rules: &SharedRules,
+    delivery: &mut Option<Delivery>,
+    shared: &delivery::Shared,
+) {
+    tracing::info!("SIGHUP: reloading {}", config.path.display());
+    let newer = match Config::load(&config.path) {
+        Ok(newer) => newer,
+        Err(error) => {
+            tracing::error!("reload refused, the running configuration stays: {error}");
+            return;
+        }
+    };
+    let set = match load_rules(&newer) {
+        Ok(set) if set.has_trap_bindings() => set,
+        Ok(_) => {
+            tracing::error!(
+                "reload refused, the running rules stay: the rules define no trap binding"
+            );
+            return;
+        }
+        Err(error) => {
+            tracing::error!(
+                "reload refused, the running rules stay:\n{}",
+                error.render(false).trim_end()
+            );
+            return;
+        }
+    };
+    let restart_only = config.restart_only_changes(&newer);
+    if !restart_only.is_empty() {
+        tracing::warn!(
+            "reload: {} changed; kept as they were until the next restart",
+            restart_only.join(", ")
+        );
+    }
+    let rule_count = set.rule_names().len();
+    *rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Rules {
+        set,
+        params: params(&newer),
+    });
+    let delivery_changed = config.destinations != newer.destinations
+        || config.policy != newer.policy
+        || config.backoff != newer.backoff;
+    let previous = config.clone();
+    config.rules = newer.rules;
+    config.env = newer.env;
+    config.params = newer.params;
+    config.destinations = newer.destinations;
+    config.policy = newer.policy;
+    config.backoff = newer.backoff;
+    if delivery_changed {
+        if let Some(running) = delivery.take() {
+            running.stop();
+        }
+        match Delivery::start(config, shared) {
+            Ok(started) => *delivery = Some(started),
+            Err(error) => {
+                tracing::error!(
+                    "reload: cannot start the new destinations ({error}); back to the previous ones"
+                );
+                *config = previous;
+                match Delivery::start(config, shared) {
+                    Ok(started) => *delivery = Some(started),
+                    Err(error) => tracing::error!("delivery stopped: {error}"),
+                }
+            }
+        }
+    }
+    tracing::info!(
+        "reloaded: {rule_count} rules, {} destination(s), policy {}",
+        config.destinations.len(),
+        config.policy.name()
+    );
+}
+
+/// How long a poll or a wait may take before looking at a stop flag again.
+pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
