@@ -47,10 +47,25 @@ pub fn run(args: &ServeArgs) -> Result<u8, CliError> {
         let destinations: Vec<String> = config
             .destinations
             .iter()
-            .map(|d| format!("{} {}", d.name, d.address))
+            .map(|d| match &d.v3 {
+                Some(v3) => format!(
+                    "{} {} (SNMPv3 user {}, {})",
+                    d.name,
+                    d.address,
+                    v3.user.name,
+                    v3.user.security_level()
+                ),
+                None => format!("{} {}", d.name, d.address),
+            })
             .collect();
+        // The engine ID is what managers key trap users to (`createUser -e`).
+        let engine = if config.uses_v3() {
+            format!("; SNMPv3 engine ID {}", config.snmp_engine_id)
+        } else {
+            String::new()
+        };
         println!(
-            "ok: {}; intakes: {}; destinations ({}): {}; rules: {}",
+            "ok: {}; intakes: {}; destinations ({}): {}; rules: {}{engine}",
             config.path.display(),
             intakes.join(", "),
             config.policy.name(),

@@ -4,7 +4,7 @@
 //! SNMPv3 passphrases come from the environment or a file named on the command line, never
 //! from the command line itself (argv is visible to every user of the machine).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use super::{CliError, EXIT_DATA, EXIT_OK, RulesArgs, params_from, parse_key_value, read_input};
 use crate::pipeline::trap::{self, RejectLog};
 use crate::sink::snmp::usm::{
-    AuthProtocol, EngineId, LocalEngine, Passphrase, PrivProtocol, UsmUser, V3Config,
+    AuthProtocol, EngineId, LocalEngine, PrivProtocol, SettingNames, V3Config, V3Settings,
     default_engine_id, default_state_dir,
 };
 use crate::sink::snmp::{Community, Destination, Sender, SenderConfig, SenderError, SnmpVersion};
@@ -130,67 +130,42 @@ pub struct V3Args {
     pub allow_weak: bool,
 }
 
+/// The option names, for errors that name what the operator typed.
+const V3_OPTION_NAMES: SettingNames = SettingNames {
+    user: "--user NAME",
+    auth_protocol: "--auth-protocol",
+    auth_pass_env: "--auth-pass-env",
+    auth_pass_file: "--auth-pass-file",
+    priv_protocol: "--priv-protocol",
+    priv_pass_env: "--priv-pass-env",
+    priv_pass_file: "--priv-pass-file",
+    allow_weak: "--allow-weak",
+};
+
 impl V3Args {
+    fn settings(&self) -> V3Settings {
+        V3Settings {
+            user: self.user.clone(),
+            auth_protocol: self.auth_protocol,
+            auth_pass_env: self.auth_pass_env.clone(),
+            auth_pass_file: self.auth_pass_file.clone(),
+            priv_protocol: self.priv_protocol,
+            priv_pass_env: self.priv_pass_env.clone(),
+            priv_pass_file: self.priv_pass_file.clone(),
+            context: self.context.clone(),
+            allow_weak: self.allow_weak,
+        }
+    }
+
     fn any_given(&self) -> bool {
-        self.user.is_some()
-            || self.auth_protocol.is_some()
-            || self.auth_pass_env.is_some()
-            || self.auth_pass_file.is_some()
-            || self.priv_protocol.is_some()
-            || self.priv_pass_env.is_some()
-            || self.priv_pass_file.is_some()
-            || self.engine_id.is_some()
-            || self.context.is_some()
-            || self.allow_weak
+        self.settings().any_given() || self.engine_id.is_some()
     }
 
     /// The user, with passphrases read and checked; then our engine, started (boots + 1).
     fn config(&self) -> Result<V3Config, CliError> {
-        let Some(name) = &self.user else {
-            return Err(CliError::Usage("--version 3 needs --user NAME".into()));
-        };
-        let auth = match self.auth_protocol {
-            Some(protocol) => Some((
-                protocol,
-                passphrase(
-                    "authentication",
-                    "--auth-pass-env",
-                    "--auth-pass-file",
-                    self.auth_pass_env.as_deref(),
-                    self.auth_pass_file.as_deref(),
-                )?,
-            )),
-            None if self.auth_pass_env.is_some() || self.auth_pass_file.is_some() => {
-                return Err(CliError::Usage(
-                    "an authentication passphrase was given without --auth-protocol".into(),
-                ));
-            }
-            None => None,
-        };
-        let privacy = match self.priv_protocol {
-            Some(protocol) => Some((
-                protocol,
-                passphrase(
-                    "privacy",
-                    "--priv-pass-env",
-                    "--priv-pass-file",
-                    self.priv_pass_env.as_deref(),
-                    self.priv_pass_file.as_deref(),
-                )?,
-            )),
-            None if self.priv_pass_env.is_some() || self.priv_pass_file.is_some() => {
-                return Err(CliError::Usage(
-                    "a privacy passphrase was given without --priv-protocol".into(),
-                ));
-            }
-            None => None,
-        };
-        let user = UsmUser {
-            name: name.clone(),
-            auth,
-            privacy,
-        };
-        user.validate(self.allow_weak)
+        let identity = self
+            .settings()
+            .identity(&V3_OPTION_NAMES, None)
             .map_err(|error| CliError::Usage(error.to_string()))?;
         let engine_id = match &self.engine_id {
             Some(id) => id.clone(),
@@ -199,50 +174,8 @@ impl V3Args {
         let state_dir = self.state_dir.clone().unwrap_or_else(default_state_dir);
         let engine = LocalEngine::start(engine_id, &state_dir)
             .map_err(|error| CliError::Internal(error.to_string()))?;
-        Ok(V3Config {
-            user,
-            engine,
-            context_name: self.context.clone().unwrap_or_default().into_bytes(),
-        })
+        Ok(identity.with_engine(engine))
     }
-}
-
-/// A passphrase from the environment variable or the file named; its value is never part of
-/// an error.
-fn passphrase(
-    what: &str,
-    env_flag: &str,
-    file_flag: &str,
-    variable: Option<&str>,
-    file: Option<&Path>,
-) -> Result<Passphrase, CliError> {
-    if let Some(variable) = variable {
-        return match std::env::var_os(variable) {
-            Some(value) => Ok(Passphrase::new(value.into_encoded_bytes())),
-            None => Err(CliError::Usage(format!(
-                "the {what} passphrase variable {variable} (named by {env_flag}) is not set"
-            ))),
-        };
-    }
-    if let Some(file) = file {
-        let mut bytes = std::fs::read(file).map_err(|error| {
-            CliError::Usage(format!(
-                "cannot read the {what} passphrase file {} ({file_flag}): {}",
-                file.display(),
-                error.kind()
-            ))
-        })?;
-        if bytes.ends_with(b"\n") {
-            bytes.pop();
-            if bytes.ends_with(b"\r") {
-                bytes.pop();
-            }
-        }
-        return Ok(Passphrase::new(bytes));
-    }
-    Err(CliError::Usage(format!(
-        "the {what} protocol needs a passphrase: {env_flag} VAR or {file_flag} FILE"
-    )))
 }
 
 fn parse_auth(text: &str) -> Result<AuthProtocol, String> {

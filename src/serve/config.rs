@@ -3,7 +3,8 @@
 //!
 //! Relative paths are read relative to the file's folder, so a configuration and its rules can
 //! move together. Secrets (communities, the Fledge token) are given inline or, better, named by
-//! environment variable or file; they never appear in `Debug` output or error messages.
+//! environment variable or file; SNMPv3 passphrases only by variable or file. None appears in
+//! `Debug` output or error messages.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +14,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sink::snmp::usm::{
+    AuthProtocol, EngineId, LocalEngine, PrivProtocol, SettingNames, V3Identity, V3Settings,
+    default_engine_id,
+};
 use crate::sink::snmp::{Community, Destination, SenderConfig, SnmpVersion};
 
 /// Largest configuration file read: a hand-written file is far smaller; this keeps a wrong path
@@ -53,6 +58,9 @@ struct RawConfig {
     #[serde(default)]
     params: BTreeMap<String, String>,
     state_dir: PathBuf,
+    /// Our SNMPv3 engine ID (hex); the default is made from the host name.
+    #[serde(default, deserialize_with = "parsed")]
+    snmp_engine_id: Option<EngineId>,
     #[serde(default = "default_log_level")]
     log_level: String,
     #[serde(default)]
@@ -72,6 +80,19 @@ struct RawConfig {
 
 fn default_log_level() -> String {
     "info".to_owned()
+}
+
+/// A value written as text and read with its `FromStr`, so that a wrong one is a syntax error
+/// with line and column.
+fn parsed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| text.parse().map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,8 +149,19 @@ struct RawDestination {
     community: Option<String>,
     community_env: Option<String>,
     community_file: Option<PathBuf>,
-    /// SNMPv3 user: recognised so the error can say v3 is not supported yet.
-    user: Option<serde_json::Value>,
+    /// SNMPv3 (USM) settings, named as `trap send`'s options are.
+    user: Option<String>,
+    #[serde(default, deserialize_with = "parsed")]
+    auth_protocol: Option<AuthProtocol>,
+    auth_pass_env: Option<String>,
+    auth_pass_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "parsed")]
+    priv_protocol: Option<PrivProtocol>,
+    priv_pass_env: Option<String>,
+    priv_pass_file: Option<PathBuf>,
+    context: Option<String>,
+    #[serde(default)]
+    allow_weak: bool,
     #[serde(default)]
     notification: NotificationKind,
     retries: Option<u32>,
@@ -138,7 +170,7 @@ struct RawDestination {
     rate_limit: u32,
 }
 
-/// `version: 1`, `version: 2c` or `version: "3"`: YAML reads `1` as a number and `2c` as a
+/// `version: 1`, `version: 2c` or `version: 3`: YAML reads `1` as a number and `2c` as a
 /// string, so both are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct VersionText(String);
@@ -155,7 +187,7 @@ impl<'de> Deserialize<'de> for VersionText {
         impl serde::de::Visitor<'_> for Visitor {
             type Value = VersionText;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an SNMP version: 1 or 2c")
+                f.write_str("an SNMP version: 1, 2c or 3")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<VersionText, E> {
                 Ok(VersionText(v.to_string()))
@@ -294,6 +326,9 @@ pub struct Config {
     /// `param.NAME` values for the rules.
     pub params: BTreeMap<String, String>,
     pub state_dir: PathBuf,
+    /// Our one SNMPv3 engine, authoritative for the traps of every v3 destination; its boots
+    /// counter lives in `state_dir`.
+    pub snmp_engine_id: EngineId,
     pub log_level: String,
     pub intakes: Intakes,
     pub destinations: Vec<DestinationConfig>,
@@ -350,7 +385,10 @@ pub struct DestinationConfig {
     /// Unique; names the delivery cursor in the state directory and the metrics.
     pub name: String,
     pub address: Destination,
+    /// Its `v3` is set only once the daemon's engine is started ([`Config::bind_engine`]).
     pub sender: SenderConfig,
+    /// The SNMPv3 user and context, for `version: 3`.
+    pub v3: Option<V3Identity>,
     /// Messages per second at most; 0 for no limit.
     pub rate_limit: u32,
 }
@@ -365,6 +403,7 @@ impl PartialEq for DestinationConfig {
             && self.sender.community == other.sender.community
             && self.sender.retries == other.sender.retries
             && self.sender.timeout == other.sender.timeout
+            && self.v3 == other.v3
     }
 }
 
@@ -453,6 +492,9 @@ impl Config {
         if self.state_dir != newer.state_dir {
             changed.push("state_dir");
         }
+        if self.snmp_engine_id != newer.snmp_engine_id {
+            changed.push("snmp_engine_id");
+        }
         if self.intakes != newer.intakes {
             changed.push("intakes");
         }
@@ -470,7 +512,34 @@ impl Config {
         }
         changed
     }
+
+    /// Whether a destination speaks SNMPv3 (and so needs the engine).
+    pub fn uses_v3(&self) -> bool {
+        self.destinations.iter().any(|d| d.v3.is_some())
+    }
+
+    /// Gives every SNMPv3 destination the daemon's engine, started once per run.
+    pub fn bind_engine(&mut self, engine: &LocalEngine) {
+        for destination in &mut self.destinations {
+            destination.sender.v3 = destination
+                .v3
+                .clone()
+                .map(|identity| identity.with_engine(engine.clone()));
+        }
+    }
 }
+
+/// The configuration keys, for errors that name what the operator wrote.
+const V3_SETTING_NAMES: SettingNames = SettingNames {
+    user: "user",
+    auth_protocol: "auth_protocol",
+    auth_pass_env: "auth_pass_env",
+    auth_pass_file: "auth_pass_file",
+    priv_protocol: "priv_protocol",
+    priv_pass_env: "priv_pass_env",
+    priv_pass_file: "priv_pass_file",
+    allow_weak: "allow_weak: true",
+};
 
 struct Checker {
     base: PathBuf,
@@ -537,6 +606,9 @@ impl Checker {
             env: raw.env,
             params: raw.params,
             state_dir,
+            snmp_engine_id: raw.snmp_engine_id.unwrap_or_else(|| {
+                default_engine_id(&gethostname::gethostname().to_string_lossy())
+            }),
             log_level: raw.log_level,
             intakes,
             destinations,
@@ -682,35 +754,60 @@ impl Checker {
                 None
             }
         };
-        let version = match raw.version.0.to_ascii_lowercase().as_str() {
-            "1" | "v1" => Some(SnmpVersion::V1),
-            "2c" | "v2c" => Some(SnmpVersion::V2c),
-            "3" | "v3" => {
-                self.problem(format!(
-                    "{field}.version: SNMPv3 is not supported yet; use 2c with a community"
-                ));
-                None
-            }
+        // SNMPv3 carries the same PDUs as v2c, inside a USM message.
+        let (version, is_v3) = match raw.version.0.to_ascii_lowercase().as_str() {
+            "1" | "v1" => (Some(SnmpVersion::V1), false),
+            "2c" | "v2c" => (Some(SnmpVersion::V2c), false),
+            "3" | "v3" => (Some(SnmpVersion::V2c), true),
             other => {
                 self.problem(format!(
-                    "{field}.version: {other:?} is not an SNMP version (1 or 2c)"
+                    "{field}.version: {other:?} is not an SNMP version (1, 2c or 3)"
                 ));
-                None
+                (None, false)
             }
         };
-        if raw.user.is_some() {
-            self.problem(format!(
-                "{field}.user: SNMPv3 users are not supported yet; use version 2c with a community"
-            ));
-        }
+        let settings = V3Settings {
+            user: raw.user,
+            auth_protocol: raw.auth_protocol,
+            auth_pass_env: raw.auth_pass_env,
+            auth_pass_file: raw.auth_pass_file,
+            priv_protocol: raw.priv_protocol,
+            priv_pass_env: raw.priv_pass_env,
+            priv_pass_file: raw.priv_pass_file,
+            context: raw.context,
+            allow_weak: raw.allow_weak,
+        };
+        let v3 = if is_v3 {
+            match settings.identity(&V3_SETTING_NAMES, Some(&self.base)) {
+                Ok(identity) => Some(identity),
+                Err(error) => {
+                    self.problem(format!("{field}: {error}"));
+                    None
+                }
+            }
+        } else {
+            if version.is_some() && settings.any_given() {
+                self.problem(format!(
+                    "{field}: user, auth_*, priv_*, context and allow_weak are SNMPv3 settings; \
+                     give version: 3"
+                ));
+            }
+            None
+        };
         let inform = raw.notification == NotificationKind::Inform;
         if inform && version == Some(SnmpVersion::V1) {
             self.problem(format!(
-                "{field}.notification: informs need version 2c (SNMPv1 has no InformRequest)"
+                "{field}.notification: informs need version 2c or 3 (SNMPv1 has no InformRequest)"
             ));
         }
         let community = match (&raw.community, &raw.community_env, &raw.community_file) {
             (None, None, None) => Some("public".to_owned()),
+            _ if is_v3 => {
+                self.problem(format!(
+                    "{field}: community settings are for versions 1 and 2c; SNMPv3 uses user"
+                ));
+                None
+            }
             (Some(text), None, None) => Some(text.clone()),
             (None, Some(name), None) => {
                 self.secret_from_env(&format!("{field}.community_env"), name)
@@ -745,9 +842,11 @@ impl Checker {
                 community: Community::new(community?),
                 retries: raw.retries.unwrap_or(defaults.retries),
                 timeout: Duration::from_millis(timeout_ms),
-                // The daemon's configuration does not take SNMPv3 users yet (refused above).
+                // Set by `Config::bind_engine` once the daemon's engine has started: checking a
+                // configuration must not count a boot.
                 v3: None,
             },
+            v3,
             rate_limit: raw.rate_limit,
         })
     }
@@ -825,8 +924,8 @@ mod tests {
             "intakes: none configured",
             "destinations[0].name",
             "destinations[0].address",
-            "SNMPv3 is not supported",
-            "destinations[1].notification: informs need version 2c",
+            "destinations[0]: SNMPv3 needs a user name (user)",
+            "destinations[1].notification: informs need version 2c or 3",
         ] {
             assert!(error.contains(expected), "missing {expected:?} in {error}");
         }
@@ -841,6 +940,61 @@ mod tests {
             error.contains("MONBRIDGE_TEST_UNSET_COMMUNITY_VARIABLE is not set"),
             "{error}"
         );
+    }
+
+    const V3: &str = "state_dir: state\nsnmp_engine_id: '0x800098930467772d74657374'\nintakes:\n  stdin: true\ndestinations:\n  - name: nms\n    address: udp:127.0.0.1:162\n    version: 3\n    user: ops\n    auth_protocol: SHA-256\n    auth_pass_env: PATH\n";
+
+    #[test]
+    fn v3_destination_has_its_user_and_waits_for_the_engine() {
+        let mut config = parse(V3).unwrap();
+        assert!(config.uses_v3());
+        assert_eq!(config.snmp_engine_id.to_hex(), "800098930467772d74657374");
+        let identity = config.destinations[0].v3.clone().unwrap();
+        assert_eq!(identity.user.name, "ops");
+        assert!(config.destinations[0].sender.v3.is_none());
+        config.bind_engine(&LocalEngine::new(config.snmp_engine_id.clone(), 7));
+        assert_eq!(
+            config.destinations[0]
+                .sender
+                .v3
+                .as_ref()
+                .map(|v3| v3.engine.boots),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn v3_mistakes_are_refused_with_line_and_column_or_the_setting() {
+        let error = parse(&V3.replace("SHA-256", "SHA-3"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown authentication protocol"), "{error}");
+        assert!(error.contains("line 10"), "{error}");
+        let error = parse(&V3.replace("'0x8000", "'0xZZ"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+        let error = parse(&V3.replace("SHA-256", "MD5"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("destinations[0]: authentication protocol MD5 is weak"));
+        assert!(error.contains("allow_weak: true"), "{error}");
+        assert!(
+            parse(&format!(
+                "{}    allow_weak: true\n",
+                V3.replace("SHA-256", "MD5")
+            ))
+            .is_ok()
+        );
+        let error = parse(&format!("{V3}    community: s3cret\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SNMPv3 uses user"), "{error}");
+        assert!(!error.contains("s3cret"));
+        let error = parse(&V3.replace("version: 3", "version: 2c"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("give version: 3"), "{error}");
     }
 
     #[test]

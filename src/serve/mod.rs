@@ -9,7 +9,8 @@
 //! answer what was taken, let each worker finish the notification in hand, and exit.
 //!
 //! State directory: `queue/` (segments and delivery cursors), `fledge-cursor.json` (the REST
-//! poller's position) and, unless configured elsewhere, `dead-letter.jsonl`.
+//! poller's position), `engine-<ID>.boots` (the SNMPv3 engine's boots counter, once a v3
+//! destination is configured) and, unless configured elsewhere, `dead-letter.jsonl`.
 
 pub mod config;
 pub mod dead_letter;
@@ -18,6 +19,7 @@ pub mod intake;
 pub mod metrics;
 pub mod queue;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::Duration;
@@ -26,6 +28,7 @@ pub use config::{Config, ConfigError};
 
 use crate::eval::Params;
 use crate::lang::{LoadOptions, RuleSet};
+use crate::sink::snmp::usm::{EngineError, EngineId, LocalEngine};
 use dead_letter::DeadLetter;
 use delivery::Delivery;
 use intake::http::{HttpIntake, ListenError};
@@ -54,6 +57,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Fledge(#[from] intake::rest::PollerError),
+    #[error("cannot start the SNMPv3 engine: {0}")]
+    Engine(#[from] EngineError),
 }
 
 /// Loads the rules a configuration names.
@@ -68,12 +73,36 @@ fn params(config: &Config) -> Params {
     Params(config.params.clone())
 }
 
+/// The daemon's SNMPv3 engine, started (boots + 1, persisted in the state directory) the first
+/// time a configuration has a v3 destination, then the same for the rest of the run: one
+/// authoritative engine per daemon, one boot per start.
+fn bind_engine(
+    config: &mut Config,
+    engine: &mut Option<LocalEngine>,
+    engine_id: &EngineId,
+    state_dir: &Path,
+) -> Result<(), EngineError> {
+    if !config.uses_v3() {
+        return Ok(());
+    }
+    let engine = match engine {
+        Some(engine) => engine,
+        None => engine.insert(LocalEngine::start(engine_id.clone(), state_dir)?),
+    };
+    config.bind_engine(engine);
+    Ok(())
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
+    let mut config = config;
     std::fs::create_dir_all(&config.state_dir).map_err(|source| ServeError::StateDir {
         path: config.state_dir.clone(),
         source,
     })?;
+    let mut engine = None;
+    let (engine_id, state_dir) = (config.snmp_engine_id.clone(), config.state_dir.clone());
+    bind_engine(&mut config, &mut engine, &engine_id, &state_dir)?;
     // Signals are caught from here on, so a SIGTERM during start-up is handled, not fatal.
     let (events_sender, events) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -161,7 +190,6 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     );
 
     let log_interval = config.metrics.log_interval;
-    let mut config = config;
     loop {
         let event = match log_interval {
             Some(interval) => events.recv_timeout(interval),
@@ -171,7 +199,13 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
         };
         match event {
             Ok(signal_hook::consts::SIGHUP) => {
-                reload(&mut config, &shared_rules, &mut delivery, &delivery_shared);
+                reload(
+                    &mut config,
+                    &mut engine,
+                    &shared_rules,
+                    &mut delivery,
+                    &delivery_shared,
+                );
             }
             Ok(signal) => {
                 tracing::info!("signal {signal}: draining and stopping");
@@ -213,18 +247,29 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
 /// cursors); intakes, state, queue, dead-letter and metrics settings need a restart.
 fn reload(
     config: &mut Config,
+    engine: &mut Option<LocalEngine>,
     rules: &SharedRules,
     delivery: &mut Option<Delivery>,
     shared: &delivery::Shared,
 ) {
     tracing::info!("SIGHUP: reloading {}", config.path.display());
-    let newer = match Config::load(&config.path) {
+    let mut newer = match Config::load(&config.path) {
         Ok(newer) => newer,
         Err(error) => {
             tracing::error!("reload refused, the running configuration stays: {error}");
             return;
         }
     };
+    // The running engine ID and state directory: changed ones take effect at the next start.
+    if let Err(error) = bind_engine(
+        &mut newer,
+        engine,
+        &config.snmp_engine_id,
+        &config.state_dir,
+    ) {
+        tracing::error!("reload refused, the running configuration stays: {error}");
+        return;
+    }
     let set = match load_rules(&newer) {
         Ok(set) if set.has_trap_bindings() => set,
         Ok(_) => {

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod keys;
 pub mod message;
 pub mod session;
+pub mod settings;
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +26,7 @@ pub use message::{
     encode_v3, encode_v3_into, encode_v3_notification, peek_header, render_v3,
 };
 pub use session::{RemoteEngine, V3Config, V3Session};
+pub use settings::{SettingNames, V3Identity, V3Settings, V3SettingsError};
 
 /// Shortest passphrase accepted without `--allow-weak` (RFC 3414 §11.2 recommends at least 8
 /// characters; net-snmp refuses shorter ones).
@@ -283,10 +285,7 @@ pub enum UsmUserError {
     NameTooLong(usize),
     #[error("privacy needs authentication: give an authentication protocol too")]
     PrivacyWithoutAuth,
-    #[error(
-        "{what} {name} is weak ({why}); choose a stronger one, or pass --allow-weak if a \
-         peer cannot do better"
-    )]
+    #[error("{what} {name} is weak ({why})")]
     WeakProtocol {
         what: &'static str,
         name: &'static str,
@@ -296,9 +295,19 @@ pub enum UsmUserError {
     EmptyPassphrase(&'static str),
     #[error(
         "the {what} passphrase is {length} characters long; at least {MIN_PASSPHRASE_LEN} are \
-         needed (--allow-weak accepts shorter ones, but net-snmp peers will refuse them)"
+         needed (net-snmp peers refuse shorter ones even when allowed here)"
     )]
     ShortPassphrase { what: &'static str, length: usize },
+}
+
+impl UsmUserError {
+    /// A weak choice, acceptable when the operator allows weak ones (the rest never are).
+    pub fn is_weakness(&self) -> bool {
+        matches!(
+            self,
+            UsmUserError::WeakProtocol { .. } | UsmUserError::ShortPassphrase { .. }
+        )
+    }
 }
 
 impl UsmUser {
@@ -364,7 +373,7 @@ impl UsmUser {
         match weaknesses.into_iter().next() {
             Some(first) if !allow_weak => Err(first),
             Some(first) => {
-                tracing::warn!("allowed by --allow-weak: {first}");
+                tracing::warn!("weak SNMPv3 setting allowed: {first}");
                 Ok(())
             }
             None => Ok(()),
