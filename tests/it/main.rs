@@ -10,6 +10,7 @@ mod mib;
 mod mist;
 mod pandora;
 mod serve;
+mod serve_v3;
 mod snmp;
 mod snmp_v3;
 mod trap_e2e;
