@@ -16,6 +16,7 @@ mod check;
 mod demo;
 mod import;
 pub mod mist;
+mod package;
 mod render;
 mod test_cmd;
 mod trap_send;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Convert another tool's configuration into rules.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Build what operators install: the Pandora FMS server plugin package.
+    #[command(subcommand)]
+    Package(PackageCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +92,12 @@ pub enum RenderCommand {
 pub enum TrapCommand {
     /// Send every audit of the input, as the notifications the rules make, to every destination.
     Send(trap_send::TrapSendArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Write the `mist-plugin.pspz2` that the Pandora console's Servers > Register plugin page accepts.
+    Pandora(package::PandoraPackageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +257,7 @@ pub fn main() -> ExitCode {
         Command::Mist(args) => mist::run(args),
         Command::Trap(TrapCommand::Send(args)) => trap_send::run(args),
         Command::Import(ImportCommand::LinkAuditTrap(args)) => import::run(args),
+        Command::Package(PackageCommand::Pandora(args)) => package::run_pandora(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

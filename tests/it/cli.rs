@@ -45,6 +45,7 @@ fn help_for_every_command() {
         vec!["mist", "--help"],
         vec!["trap", "send", "--help"],
         vec!["import", "link-audit-trap", "--help"],
+        vec!["package", "pandora", "--help"],
     ] {
         let output = monbridge(&args);
         assert!(output.status.success(), "{args:?}");

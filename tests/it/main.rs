@@ -8,6 +8,7 @@ mod import;
 mod lang;
 mod mib;
 mod mist;
+mod package;
 mod pandora;
 mod snmp;
 mod trap_e2e;
