@@ -14,6 +14,7 @@ use crate::lang::{LoadError, LoadOptions, RuleSet};
 
 mod check;
 mod demo;
+mod docs;
 mod import;
 pub mod mist;
 mod package;
@@ -78,6 +79,10 @@ pub enum Command {
     /// Build what operators install: the Pandora FMS server plugin package.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a folder.
+    Man(docs::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +263,8 @@ pub fn main() -> ExitCode {
         Command::Trap(TrapCommand::Send(args)) => trap_send::run(args),
         Command::Import(ImportCommand::LinkAuditTrap(args)) => import::run(args),
         Command::Package(PackageCommand::Pandora(args)) => package::run_pandora(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
