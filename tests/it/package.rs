@@ -3,7 +3,7 @@
 //! a pspz2), its fields are filled like the module form, and the plugin server's expansion
 //! (Perl, as `PluginServer.pm`) runs the command line against the Mist mock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,6 +14,14 @@ use crate::common::{bin, fixture, snapshot_settings};
 
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
+/// The `pandora_mist` to package: this build's, or the one `MONBRIDGE_PACKAGE_BINARY`
+/// names (CI sets it to the portable build, so the shipped binary runs this test too).
+fn plugin_binary() -> PathBuf {
+    std::env::var_os("MONBRIDGE_PACKAGE_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin("pandora_mist").to_owned())
+}
+
 /// `monbridge package pandora --out <dir>/<name> --binary <pandora_mist>`.
 fn package(dir: &Path, name: &str) -> crate::common::mist_mock::Finished {
     let mut command = Command::new(bin("monbridge"));
@@ -21,7 +29,7 @@ fn package(dir: &Path, name: &str) -> crate::common::mist_mock::Finished {
         .args(["package", "pandora", "--out"])
         .arg(dir.join(name))
         .arg("--binary")
-        .arg(bin("pandora_mist"));
+        .arg(plugin_binary());
     run_bounded(&mut command, CHILD_LIMIT)
 }
 
@@ -45,6 +53,14 @@ fn the_registered_package_runs_against_the_mock_and_prints_1() {
     assert_eq!(made.code, Some(0), "{}", made.stderr);
     let package_path = work.path().join("mist-plugin.pspz2");
     assert_eq!(made.stdout.trim(), package_path.display().to_string());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&package_path)
+            .expect("package")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o044, 0o044, "others can read the package: {mode:o}");
+    }
 
     let mock = MistMock::start();
     let mut mocks = vec![mock.serve("sites.json", Query::AnyPaging)];

@@ -252,8 +252,16 @@ pub fn write_package(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
-    let temp = tempfile::Builder::new()
-        .prefix(".pspz2-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".pspz2-");
+    // A package is copied and uploaded by others: the usual 0644 (less the umask) rather
+    // than the temporary file's private 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let temp = builder
         .tempfile_in(&dir)
         .map_err(|source| PackageError::CreateTemp {
             dir: dir.clone(),
