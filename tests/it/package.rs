@@ -166,6 +166,7 @@ fn a_wrong_token_in_the_form_gives_0() {
     let run = run_bounded(&mut server, CHILD_LIMIT);
     let result: Value = serde_json::from_str(&run.stdout).expect("the plugin server prints JSON");
     assert_eq!(result["data"], "0", "plugin stderr: {}", run.stderr);
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
     assert!(files_in(spool.path()).is_empty());
 }
 
