@@ -45,7 +45,8 @@ struct PluginArgs {
     /// Regional Mist API host, e.g. api.eu.mist.com [default: api.mist.com].
     #[arg(long, value_name = "host", value_parser = parse_host, conflicts_with = "api_url")]
     host: Option<String>,
-    /// Any API base URL (scheme, host and port), e.g. a proxy.
+    /// Any API base URL (scheme, host and port), e.g. a proxy; without a scheme, a Mist
+    /// host as for --host.
     #[arg(long, value_name = "url", value_parser = parse_api_url)]
     api_url: Option<String>,
     /// Folder of rule files [default: the rules built into the program].

@@ -14,8 +14,10 @@ use crate::lang::{LoadError, LoadOptions, RuleSet};
 
 mod check;
 mod demo;
+mod docs;
 mod import;
 pub mod mist;
+mod package;
 mod render;
 pub mod serve;
 mod test_cmd;
@@ -77,6 +79,13 @@ pub enum Command {
     Import(ImportCommand),
     /// Run the gateway daemon: audits in (Fledge REST, HTTP, stdin), a durable queue, SNMP out.
     Serve(serve::ServeArgs),
+    /// Build what operators install: the Pandora FMS server plugin package.
+    #[command(subcommand)]
+    Package(PackageCommand),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a folder.
+    Man(docs::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +100,12 @@ pub enum RenderCommand {
 pub enum TrapCommand {
     /// Send every audit of the input, as the notifications the rules make, to every destination.
     Send(trap_send::TrapSendArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Write the `mist-plugin.pspz2` that the Pandora console's Servers > Register plugin page accepts.
+    Pandora(package::PandoraPackageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +278,9 @@ pub fn main() -> ExitCode {
         Command::Trap(TrapCommand::Send(args)) => trap_send::run(args),
         Command::Import(ImportCommand::LinkAuditTrap(args)) => import::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Package(PackageCommand::Pandora(args)) => package::run_pandora(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

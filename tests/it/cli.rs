@@ -46,6 +46,7 @@ fn help_for_every_command() {
         vec!["trap", "send", "--help"],
         vec!["import", "link-audit-trap", "--help"],
         vec!["serve", "--help"],
+        vec!["package", "pandora", "--help"],
     ] {
         let output = monbridge(&args);
         assert!(output.status.success(), "{args:?}");

@@ -57,8 +57,14 @@ impl BaseUrl {
     }
 
     /// Any `http(s)://host[:port]` URL, for a mock server, a proxy or a private cloud.
+    /// Without a scheme it is read as a Mist host ([`BaseUrl::from_host`]), so one setting
+    /// (the Pandora plugin's "API host" field) takes `api.eu.mist.com` as well as a URL.
     pub fn from_api_url(given: &str) -> Result<BaseUrl, HostError> {
-        BaseUrl::parse(given.trim(), given)
+        if given.contains("://") {
+            BaseUrl::parse(given.trim(), given)
+        } else {
+            BaseUrl::from_host(given)
+        }
     }
 
     fn parse(text: &str, given: &str) -> Result<BaseUrl, HostError> {
@@ -189,6 +195,15 @@ mod tests {
         ] {
             assert!(BaseUrl::from_api_url(bad).is_err(), "{bad}");
         }
+        let regional = BaseUrl::from_api_url("api.eu.mist.com").unwrap();
+        assert_eq!(regional.as_str(), "https://api.eu.mist.com/");
+        assert!(matches!(
+            BaseUrl::from_api_url("manage.eu.mist.com"),
+            Err(HostError::UnknownHost {
+                suggestion: "api.eu.mist.com",
+                ..
+            })
+        ));
     }
 
     #[test]
