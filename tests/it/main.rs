@@ -4,6 +4,7 @@ mod audit;
 mod cli;
 mod common;
 mod default_traps;
+mod fledge_plugin;
 mod import;
 mod lang;
 mod mib;
