@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod default_traps;
 mod docs;
+mod fledge_plugin;
 mod import;
 mod lang;
 mod mib;

@@ -1,0 +1,1 @@
+"""Fledge notification delivery plugin forwarding each triggerReason to `monbridge serve`."""
