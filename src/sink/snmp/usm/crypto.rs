@@ -155,29 +155,25 @@ impl PrivKey {
                     .encrypt_padded::<NoPadding>(&mut buffer, padded)
                     .map_err(|_| CryptoError::CiphertextLength(padded))?;
             }
-            PrivProtocol::Aes128 => cfb::<Aes128>(
-                &self.material,
-                &aes_iv(boots, time, &salt),
-                &mut buffer,
-                true,
-            )
-            .ok_or_else(|| self.key_error())?,
-            PrivProtocol::Aes192 => cfb::<Aes192>(
-                &self.material,
-                &aes_iv(boots, time, &salt),
-                &mut buffer,
-                true,
-            )
-            .ok_or_else(|| self.key_error())?,
-            PrivProtocol::Aes256 => cfb::<Aes256>(
-                &self.material,
-                &aes_iv(boots, time, &salt),
-                &mut buffer,
-                true,
-            )
-            .ok_or_else(|| self.key_error())?,
+            aes => self.aes_cfb(aes, &aes_iv(boots, time, &salt), &mut buffer, true)?,
         }
         Ok((buffer, salt))
+    }
+
+    /// AES in CFB mode (RFC 3826; the Blumenthal key extension for 192 and 256 bits).
+    fn aes_cfb(
+        &self,
+        protocol: PrivProtocol,
+        iv: &[u8; 16],
+        buffer: &mut [u8],
+        encrypt: bool,
+    ) -> Result<(), CryptoError> {
+        let done = match protocol {
+            PrivProtocol::Aes192 => cfb::<Aes192>(&self.material, iv, buffer, encrypt),
+            PrivProtocol::Aes256 => cfb::<Aes256>(&self.material, iv, buffer, encrypt),
+            _ => cfb::<Aes128>(&self.material, iv, buffer, encrypt),
+        };
+        done.ok_or_else(|| self.key_error())
     }
 
     /// Decrypts an encryptedPDU. DES output keeps its padding: the BER decoder stops at the
@@ -204,27 +200,7 @@ impl PrivKey {
                     .decrypt_padded::<NoPadding>(&mut buffer)
                     .map_err(|_| CryptoError::CiphertextLength(ciphertext.len()))?;
             }
-            PrivProtocol::Aes128 => cfb::<Aes128>(
-                &self.material,
-                &aes_iv(boots, time, &salt),
-                &mut buffer,
-                false,
-            )
-            .ok_or_else(|| self.key_error())?,
-            PrivProtocol::Aes192 => cfb::<Aes192>(
-                &self.material,
-                &aes_iv(boots, time, &salt),
-                &mut buffer,
-                false,
-            )
-            .ok_or_else(|| self.key_error())?,
-            PrivProtocol::Aes256 => cfb::<Aes256>(
-                &self.material,
-                &aes_iv(boots, time, &salt),
-                &mut buffer,
-                false,
-            )
-            .ok_or_else(|| self.key_error())?,
+            aes => self.aes_cfb(aes, &aes_iv(boots, time, &salt), &mut buffer, false)?,
         }
         Ok(buffer)
     }
