@@ -35,30 +35,7 @@ fn text(value: &str) -> SnmpValue {
     SnmpValue::OctetString(value.as_bytes().to_vec())
 }
 
-/// The PMC-MIB `pmcStateLink` notification for an STLNK audit: seven SnmpAdminString objects.
-fn state_link_trap() -> Trap {
-    let object = |n: u32, name: &str, value: &str| {
-        varbind(
-            n,
-            name,
-            &format!("1.3.6.1.4.1.39059.1.1.1.1.{n}"),
-            text(value),
-        )
-    };
-    Trap {
-        rule: "stateLink".into(),
-        oid: oid("1.3.6.1.4.1.39059.1.0.1"),
-        varbinds: vec![
-            object(1, "nameGateway", "gw-lyon-01"),
-            object(2, "nameService", "iec104-south"),
-            object(3, "nameEvent", "STLNK"),
-            object(4, "labelVariable", "PA-Lyon-1"),
-            object(5, "valueVariable", "OFF"),
-            object(6, "severity", "WARNING"),
-            object(7, "date", "2026-11-21T09:15:42.317Z"),
-        ],
-    }
-}
+use crate::common::traps::state_link_trap;
 
 /// One object of every type, with values at the edges of their encodings (sign bits, the
 /// leading 00 of large unsigned values, empty and non-ASCII strings). The objects live under

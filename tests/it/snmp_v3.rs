@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use monbridge::eval::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
-use monbridge::record::{SnmpValue, Trap, VarBind};
+use monbridge::record::SnmpValue;
 use monbridge::sink::snmp::usm::{
     AuthProtocol, DecodedV3, EngineId, LocalEngine, LocalizedKeys, MessageError, Passphrase,
     PrivProtocol, UsmUser, V3Config, V3Envelope, decode_v3, encode_v3_notification, localize_user,
@@ -32,27 +32,7 @@ fn engine_id() -> EngineId {
     ENGINE_ID.parse().expect("a valid engine ID")
 }
 
-fn state_link_trap() -> Trap {
-    let object = |n: u32, name: &str, value: &str| VarBind {
-        index: n,
-        name: name.to_owned(),
-        oid: format!("1.3.6.1.4.1.39059.1.1.1.1.{n}").parse().unwrap(),
-        value: SnmpValue::OctetString(value.as_bytes().to_vec()),
-    };
-    Trap {
-        rule: "stateLink".into(),
-        oid: "1.3.6.1.4.1.39059.1.0.1".parse().unwrap(),
-        varbinds: vec![
-            object(1, "nameGateway", "gw-lyon-01"),
-            object(2, "nameService", "iec104-south"),
-            object(3, "nameEvent", "STLNK"),
-            object(4, "labelVariable", "PA-Lyon-1"),
-            object(5, "valueVariable", "OFF"),
-            object(6, "severity", "WARNING"),
-            object(7, "date", "2026-11-21T09:15:42.317Z"),
-        ],
-    }
-}
+use crate::common::traps::state_link_trap;
 
 /// The user name of one combination, as created in snmptrapd.
 fn user_name(auth: Option<AuthProtocol>, privacy: Option<PrivProtocol>) -> String {

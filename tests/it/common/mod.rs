@@ -43,3 +43,4 @@ pub fn bin(name: &str) -> &'static Path {
 pub mod mist_mock;
 pub mod serve;
 pub mod snmptrapd;
+pub mod traps;
