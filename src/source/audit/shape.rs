@@ -179,23 +179,58 @@ fn document(
 ) -> Result<Value, Vec<Problem>> {
     match (source, severity, timestamp) {
         (Some(source), Some(severity), Some(timestamp)) if problems.is_empty() => {
-            // Built key by key: serde_json keeps insertion order (preserve_order).
-            let mut document = Map::new();
-            document.insert("source".to_owned(), Value::String(source));
-            document.insert("severity".to_owned(), Value::String(severity.to_owned()));
-            document.insert("detail".to_owned(), Value::Object(detail));
-            document.insert(
-                "timestamp".to_owned(),
-                Value::String(format_timestamp(timestamp)),
-            );
-            Ok(Value::Object(document))
+            Ok(normalised(source, severity, detail, timestamp))
         }
         _ => Err(problems),
     }
 }
 
-/// An audit code: five characters, A-Z and 0-9 (Fledge's `log_codes.code`, `CHAR(5)`).
-/// Unknown but well-formed codes pass: whether a rule knows them is decided downstream.
+/// The normalised document `{source, severity, detail, timestamp}` of checked parts.
+pub fn normalised(
+    source: String,
+    severity: &'static str,
+    detail: Map<String, Value>,
+    timestamp: Timestamp,
+) -> Value {
+    // Built key by key: serde_json keeps insertion order (preserve_order).
+    let mut document = Map::with_capacity(4);
+    document.insert("source".to_owned(), Value::String(source));
+    document.insert("severity".to_owned(), Value::String(severity.to_owned()));
+    document.insert("detail".to_owned(), Value::Object(detail));
+    document.insert(
+        "timestamp".to_owned(),
+        Value::String(format_timestamp(timestamp)),
+    );
+    Value::Object(document)
+}
+
+/// Whether `text` is an audit code: five characters, A-Z and 0-9 (Fledge's
+/// `log_codes.code`, `CHAR(5)`).
+pub fn is_code(text: &str) -> bool {
+    text.len() == 5
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The severity named `name` (any case).
+pub fn severity_name(name: &str) -> Option<&'static str> {
+    LEVELS
+        .iter()
+        .find(|(_, known)| known.eq_ignore_ascii_case(name))
+        .map(|(_, known)| *known)
+}
+
+/// Whether every detail is a scalar and every string within the size limit.
+pub fn detail_is_valid(details: &Map<String, Value>) -> bool {
+    details.values().all(|value| match value {
+        Value::String(text) => text.len() <= MAX_DETAIL_STRING_BYTES,
+        Value::Number(_) | Value::Bool(_) => true,
+        Value::Null | Value::Array(_) | Value::Object(_) => false,
+    })
+}
+
+/// An audit code ([`is_code`]). Unknown but well-formed codes pass: whether a rule knows them is decided downstream.
 fn code(value: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Option<String> {
     match value {
         None => {
@@ -204,14 +239,7 @@ fn code(value: Option<&Value>, field: &str, problems: &mut Vec<Problem>) -> Opti
             });
             None
         }
-        Some(Value::String(code))
-            if code.len() == 5
-                && code
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
-        {
-            Some(code.clone())
-        }
+        Some(Value::String(code)) if is_code(code) => Some(code.clone()),
         Some(Value::String(code)) => {
             problems.push(Problem::BadCode {
                 field: field.to_owned(),
@@ -240,18 +268,13 @@ fn severity(
         None => Problem::Missing {
             field: field.to_owned(),
         },
-        Some(Value::String(name)) => {
-            match LEVELS
-                .iter()
-                .find(|(_, known)| known.eq_ignore_ascii_case(name))
-            {
-                Some((_, known)) => return Some(known),
-                None => Problem::UnknownSeverity {
-                    field: field.to_owned(),
-                    value: quote(name),
-                },
-            }
-        }
+        Some(Value::String(name)) => match severity_name(name) {
+            Some(known) => return Some(known),
+            None => Problem::UnknownSeverity {
+                field: field.to_owned(),
+                value: quote(name),
+            },
+        },
         Some(Value::Number(number)) => {
             match LEVELS
                 .iter()

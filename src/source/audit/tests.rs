@@ -454,3 +454,127 @@ fn odd_values_are_quoted_and_cut_in_messages() {
     assert!(text.contains("A\"… is unknown"), "{text}");
     assert!(text.len() < 200, "{text}");
 }
+
+/// The general path alone: parse to a value, then decode it.
+fn general(text: &str) -> Vec<Result<Value, AuditError>> {
+    let document: Value = serde_json::from_str(text).unwrap();
+    decode_document(document, text.len(), Position::WHOLE_INPUT, received())
+}
+
+#[test]
+fn fast_path_agrees_with_the_general_path_on_every_fixture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fledge");
+    let mut fast = 0;
+    for shape in ["rest", "storage", "notification", "bad"] {
+        for entry in std::fs::read_dir(root.join(shape)).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if serde_json::from_str::<Value>(&text).is_err() {
+                continue;
+            }
+            if let Some(audits) = fast_path(&text, received()) {
+                fast += 1;
+                let expected: Vec<Value> = general(&text)
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|e| panic!("{}: {e:?}", path.display())))
+                    .collect();
+                assert_eq!(audits, expected, "{}", path.display());
+            }
+        }
+    }
+    assert!(fast >= 11, "only {fast} fixtures took the fast path");
+    assert!(fast_path(REST, received()).is_some());
+}
+
+mod fast_path_equivalence {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[a-zA-Z0-9 _\"\\\\é-]{0,12}".prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+            Just(json!([1])),
+            Just(json!({"a": 1})),
+            Just(Value::from("x".repeat(MAX_DETAIL_STRING_BYTES + 1))),
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = Value> {
+        let code = prop_oneof![
+            Just(json!("STLNK")),
+            Just(json!("EVTIF")),
+            Just(json!("stlnk")),
+            Just(json!("TOOLONG")),
+            Just(json!(5)),
+            Just(Value::Null),
+        ];
+        let severity = prop_oneof![
+            Just(json!("WARNING")),
+            Just(json!("information")),
+            Just(json!("LOUD")),
+            Just(json!(2)),
+            Just(Value::Null),
+        ];
+        let timestamp = prop_oneof![
+            Just(json!("2026-11-21 09:15:42.317")),
+            Just(json!("2026-11-21T09:15:42.317+02:00")),
+            Just(json!("yesterday")),
+            Just(json!(1_795_338_942.5)),
+            Just(Value::Null),
+        ];
+        let details = proptest::collection::vec(("[a-zA-Z]{1,6}", scalar()), 0..5)
+            .prop_map(|pairs| Value::Object(pairs.into_iter().collect()));
+        let keys = proptest::collection::vec(
+            prop_oneof![
+                Just("source"),
+                Just("severity"),
+                Just("details"),
+                Just("detail"),
+                Just("timestamp"),
+                Just("extra"),
+            ],
+            0..7,
+        );
+        (code, severity, timestamp, details, keys).prop_map(
+            |(code, severity, timestamp, details, keys)| {
+                let mut entry = serde_json::Map::new();
+                for key in keys {
+                    let value = match key {
+                        "source" => code.clone(),
+                        "severity" => severity.clone(),
+                        "timestamp" => timestamp.clone(),
+                        "extra" => json!(1),
+                        _ => details.clone(),
+                    };
+                    entry.insert(key.to_owned(), value);
+                }
+                Value::Object(entry)
+            },
+        )
+    }
+
+    proptest! {
+        /// Whatever the fast path accepts, the general path decodes to the same audits.
+        #[test]
+        fn fast_path_never_differs(entries in proptest::collection::vec(entry(), 1..4), list in any::<bool>()) {
+            let text = if list {
+                json!({"audit": entries, "totalCount": entries.len()}).to_string()
+            } else {
+                entries[0].to_string()
+            };
+            if let Some(audits) = fast_path(&text, received()) {
+                let expected: Vec<Value> = general(&text)
+                    .into_iter()
+                    .map(|r| r.map_err(|e| e.message))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| TestCaseError::fail(format!("general path refused {text}: {e}")))?;
+                prop_assert_eq!(audits, expected, "{}", text);
+            }
+        }
+    }
+}

@@ -18,18 +18,45 @@ pub fn format_timestamp(timestamp: Timestamp) -> String {
         millis
     };
     let timestamp = Timestamp::from_millisecond(floor).unwrap_or(timestamp);
-    // Written by hand: this runs once per audit, and strftime re-reads its pattern each time.
     let dt = TimeZone::UTC.to_datetime(timestamp);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.subsec_nanosecond() / 1_000_000
-    )
+    let millis = dt.subsec_nanosecond() / 1_000_000;
+    let Some(year) = u32::try_from(dt.year()).ok().filter(|year| *year <= 9999) else {
+        // Outside what audits carry (parse_timestamp keeps years in 1..=9999).
+        return format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+        );
+    };
+    // Digits written directly: this runs once per audit, and the formatting machinery
+    // costs several times the rest of the conversion.
+    let mut text = String::with_capacity(24);
+    fn push(text: &mut String, value: u32, width: u32) {
+        for position in (0..width).rev() {
+            let digit = value / 10u32.pow(position) % 10;
+            text.push(char::from(b'0' + digit as u8));
+        }
+    }
+    push(&mut text, year, 4);
+    let fields = [
+        ('-', dt.month()),
+        ('-', dt.day()),
+        ('T', dt.hour()),
+        (':', dt.minute()),
+        (':', dt.second()),
+    ];
+    for (separator, value) in fields {
+        text.push(separator);
+        push(&mut text, u32::from(value.unsigned_abs()), 2);
+    }
+    text.push('.');
+    push(&mut text, millis.unsigned_abs(), 3);
+    text.push('Z');
+    text
 }
 
 /// Reads a timestamp from an audit field. Accepted:
@@ -41,7 +68,7 @@ pub fn format_timestamp(timestamp: Timestamp) -> String {
 /// The error is the reason, for the caller to place in its message.
 pub fn parse_timestamp(value: &Value) -> Result<Timestamp, String> {
     match value {
-        Value::String(text) => parse_text(text),
+        Value::String(text) => parse_timestamp_text(text),
         Value::Number(number) => match number.as_f64() {
             Some(seconds) => from_epoch_seconds(seconds),
             None => Err("the number is out of range".to_owned()),
@@ -50,7 +77,8 @@ pub fn parse_timestamp(value: &Value) -> Result<Timestamp, String> {
     }
 }
 
-fn parse_text(text: &str) -> Result<Timestamp, String> {
+/// [`parse_timestamp`] of a text.
+pub fn parse_timestamp_text(text: &str) -> Result<Timestamp, String> {
     const EXPECTED: &str =
         "expected YYYY-MM-DD HH:MM:SS[.fff] (UTC) or ISO 8601 with Z or an offset";
     if text.chars().count() > MAX_TIMESTAMP_CHARS {
@@ -236,6 +264,30 @@ mod tests {
 #[cfg(test)]
 mod fast_path_tests {
     use super::*;
+
+    #[test]
+    fn format_timestamp_agrees_with_strftime() {
+        for seconds in [
+            -62_135_596_800, // 0001-01-01
+            -1,
+            0,
+            951_782_400, // 2000-02-29
+            1_795_338_942,
+            253_402_207_199, // 9999-12-30T22:59:59, near the end of what jiff represents
+        ] {
+            for nanos in [0, 1, 999_999, 1_000_000, 317_000_000, 999_999_999] {
+                let timestamp = Timestamp::new(seconds, nanos).unwrap();
+                let floor = Timestamp::from_millisecond(
+                    timestamp
+                        .as_millisecond()
+                        .min(timestamp.as_microsecond().div_euclid(1000)),
+                )
+                .unwrap();
+                let expected = floor.strftime("%Y-%m-%dT%H:%M:%S.%3fZ").to_string();
+                assert_eq!(format_timestamp(timestamp), expected, "{seconds}.{nanos}");
+            }
+        }
+    }
 
     #[test]
     fn fledge_format_agrees_with_the_general_parser() {

@@ -1,0 +1,97 @@
+//! The common case, read straight into typed fields: a well-formed Fledge REST entry, or a
+//! REST list response made only of such entries.
+//!
+//! The general path parses into a `serde_json::Value` first and then checks it; for a
+//! REST entry that means building a map of the entry's own keys only to take them apart
+//! again. Here the entry's fields are borrowed from the input and only the details become
+//! a map. Anything unusual (another shape, an unknown or repeated key, a `null`, a value
+//! the checks refuse) is not handled here: the caller then takes the general path, which
+//! gives the same result for good input and the precise error for bad input.
+
+use std::borrow::Cow;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::shape;
+use super::time::parse_timestamp_text;
+
+/// `{source, severity, details|detail, timestamp}` with nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestEntry<'a> {
+    #[serde(borrow)]
+    source: Cow<'a, str>,
+    #[serde(borrow)]
+    severity: Cow<'a, str>,
+    #[serde(default, deserialize_with = "present")]
+    details: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "present")]
+    detail: Option<Map<String, Value>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    timestamp: Option<Cow<'a, str>>,
+}
+
+/// `{"audit": [...], "totalCount": N}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestList<'a> {
+    #[serde(borrow)]
+    audit: Vec<RestEntry<'a>>,
+    #[serde(default, rename = "totalCount")]
+    _total_count: Option<Value>,
+}
+
+/// A key that is present holds a value: `null` is not "absent" (the general path reports
+/// it), so an optional field only accepts its type.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The normalised audits of `text`, when it is one REST entry or a REST list response and
+/// every entry passes the checks; `None` sends the caller to the general path.
+pub fn decode(text: &str, received: Timestamp) -> Option<Vec<Value>> {
+    let first = text.trim_start().as_bytes().first()?;
+    if *first != b'{' {
+        return None;
+    }
+    // An entry is the common case; a list response fails it at its first key.
+    if let Ok(entry) = serde_json::from_str::<RestEntry>(text) {
+        return Some(vec![normalise(entry, received)?]);
+    }
+    let list: RestList = serde_json::from_str(text).ok()?;
+    list.audit
+        .into_iter()
+        .map(|entry| normalise(entry, received))
+        .collect()
+}
+
+fn normalise(entry: RestEntry<'_>, received: Timestamp) -> Option<Value> {
+    if !shape::is_code(&entry.source) {
+        return None;
+    }
+    let severity = shape::severity_name(&entry.severity)?;
+    let detail = match (entry.details, entry.detail) {
+        (Some(_), Some(_)) => return None,
+        (Some(detail), None) | (None, Some(detail)) => detail,
+        (None, None) => Map::new(),
+    };
+    if !shape::detail_is_valid(&detail) {
+        return None;
+    }
+    let timestamp = match entry.timestamp {
+        Some(text) => parse_timestamp_text(&text).ok()?,
+        None => received,
+    };
+    Some(shape::normalised(
+        entry.source.into_owned(),
+        severity,
+        detail,
+        timestamp,
+    ))
+}
