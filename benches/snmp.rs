@@ -31,14 +31,14 @@ fn state_link_trap() -> Trap {
     ];
     Trap {
         rule: "stateLink".into(),
-        oid: Oid(vec![1, 3, 6, 1, 4, 1, 39059, 1, 0, 1]),
+        oid: Oid::from(vec![1, 3, 6, 1, 4, 1, 39059, 1, 0, 1]),
         varbinds: values
             .iter()
             .zip(1u32..)
             .map(|((name, value), index)| VarBind {
                 index,
                 name: (*name).into(),
-                oid: Oid(vec![1, 3, 6, 1, 4, 1, 39059, 1, 1, 1, 1, index]),
+                oid: Oid::from(vec![1, 3, 6, 1, 4, 1, 39059, 1, 1, 1, 1, index]),
                 value: SnmpValue::OctetString(value.as_bytes().to_vec()),
             })
             .collect(),

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,7 @@ impl Module {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trap {
     /// Name of the trap binding that built it.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// The NOTIFICATION-TYPE OID (`snmpTrapOID.0`).
     pub oid: Oid,
     /// The objects, in index order.
@@ -101,7 +102,7 @@ pub struct VarBind {
     /// The object's index in the binding (1-based, as in the seed's configuration).
     pub index: u32,
     /// The object's name (`nameGateway`, ...).
-    pub name: String,
+    pub name: Arc<str>,
     pub oid: Oid,
     pub value: SnmpValue,
 }
@@ -213,10 +214,11 @@ impl fmt::Display for SnmpValue {
     }
 }
 
-/// An OBJECT IDENTIFIER, kept as its arcs.
+/// An OBJECT IDENTIFIER, kept as its arcs. Shared, not copied: every notification a
+/// binding builds carries the binding's OIDs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct Oid(pub Vec<u32>);
+pub struct Oid(Arc<[u32]>);
 
 impl Oid {
     pub fn arcs(&self) -> &[u32] {
@@ -225,13 +227,25 @@ impl Oid {
 
     /// This OID with one more arc.
     pub fn child(&self, arc: u32) -> Oid {
-        let mut arcs = self.0.clone();
+        let mut arcs = self.0.to_vec();
         arcs.push(arc);
-        Oid(arcs)
+        Oid::from(arcs)
     }
 
     pub fn starts_with(&self, prefix: &Oid) -> bool {
         self.0.starts_with(&prefix.0)
+    }
+}
+
+impl From<Vec<u32>> for Oid {
+    fn from(arcs: Vec<u32>) -> Oid {
+        Oid(arcs.into())
+    }
+}
+
+impl From<&[u32]> for Oid {
+    fn from(arcs: &[u32]) -> Oid {
+        Oid(arcs.into())
     }
 }
 
@@ -305,7 +319,7 @@ impl FromStr for Oid {
             }
             _ => {}
         }
-        Ok(Oid(arcs))
+        Ok(Oid::from(arcs))
     }
 }
 

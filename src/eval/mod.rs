@@ -164,7 +164,10 @@ impl RuleSet {
         explain: bool,
     ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
         let mut results = Vec::new();
-        let source = audit.get("source").and_then(Value::as_str);
+        let source = audit
+            .as_object()
+            .and_then(|audit| value::member(audit, "source"))
+            .and_then(Value::as_str);
         let traps = &self.program.traps;
         for position in self.program.trap_index.candidates(source, traps.len()) {
             let rule = &traps[position];
@@ -551,7 +554,7 @@ impl<'a> Evaluator<'a> {
         for (position, segment) in segments.iter().enumerate() {
             let walked = || walked(position);
             let next = match (&current, segment) {
-                (Val::Json(Value::Object(map)), Seg::Key(key)) => match map.get(key) {
+                (Val::Json(Value::Object(map)), Seg::Key(key)) => match value::member(map, key) {
                     Some(value) => Val::from_json(value),
                     None => {
                         let keys: Vec<&str> = map.keys().map(String::as_str).collect();

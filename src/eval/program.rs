@@ -4,6 +4,7 @@
 //! constants, JSONPath queries to compiled queries), so evaluation does no lookups by name.
 
 use jsonpath_rust::parser::model::JpQuery;
+use std::sync::Arc;
 
 use crate::lang::ast::{BinOp, Span};
 use crate::record::{Oid, SnmpType};
@@ -121,7 +122,7 @@ pub struct ModuleProgram {
 
 #[derive(Debug)]
 pub struct TrapProgram {
-    pub name: String,
+    pub name: Arc<str>,
     pub span: Span,
     pub condition: Node,
     pub oid: Oid,
@@ -132,7 +133,7 @@ pub struct TrapProgram {
 #[derive(Debug)]
 pub struct ObjectProgram {
     pub index: u32,
-    pub name: String,
+    pub name: Arc<str>,
     pub oid: Oid,
     pub snmp_type: SnmpType,
     pub value: Node,

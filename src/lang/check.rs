@@ -594,7 +594,7 @@ impl<'a> Checker<'a> {
             self.constant_fits(&value, snmp_type);
             compiled.push(ObjectProgram {
                 index: object.index,
-                name: object.name.name.clone(),
+                name: object.name.name.as_str().into(),
                 oid: object_oid,
                 snmp_type,
                 value,
@@ -605,7 +605,7 @@ impl<'a> Checker<'a> {
             return None;
         }
         Some(TrapProgram {
-            name: rule.name.name.clone(),
+            name: rule.name.name.as_str().into(),
             span: rule.span,
             condition: condition?,
             oid: oid?.0,

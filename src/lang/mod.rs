@@ -103,7 +103,7 @@ impl RuleSet {
             .agents
             .iter()
             .map(|a| a.name.as_str())
-            .chain(self.program.traps.iter().map(|t| t.name.as_str()))
+            .chain(self.program.traps.iter().map(|t| &*t.name))
             .collect()
     }
 }

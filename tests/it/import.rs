@@ -37,7 +37,7 @@ fn seed_example_gives_exactly_the_trap_it_describes() {
     for varbind in &trap.varbinds {
         let object = &binding[varbind.index.to_string()];
         assert_eq!(varbind.oid.to_string(), object["oid"].as_str().unwrap());
-        assert_eq!(varbind.name, object["dest"].as_str().unwrap());
+        assert_eq!(&*varbind.name, object["dest"].as_str().unwrap());
         let expected = match (
             object["origin"].as_str().unwrap(),
             object["value"].as_str().unwrap(),

@@ -25,7 +25,7 @@ fn oid(text: &str) -> Oid {
 fn varbind(index: u32, name: &str, oid_text: &str, value: SnmpValue) -> VarBind {
     VarBind {
         index,
-        name: name.to_owned(),
+        name: name.into(),
         oid: oid(oid_text),
         value,
     }
@@ -263,7 +263,7 @@ fn v1_refuses_counter64_and_names_the_object() {
 #[test]
 fn invalid_trap_oid_is_an_error_not_a_panic() {
     let mut trap = state_link_trap();
-    trap.oid = Oid(vec![1]);
+    trap.oid = Oid::from(vec![1]);
     let error = encode(&trap, &envelope(SnmpVersion::V2c, PduKind::Trap)).unwrap_err();
     assert!(
         matches!(error, EncodeError::InvalidTrapOid { .. }),
@@ -314,7 +314,7 @@ fn arbitrary_value(v1: bool) -> impl Strategy<Value = SnmpValue> {
         .prop_map(|(first, second, rest)| {
             let mut arcs = vec![first, second];
             arcs.extend(rest);
-            Oid(arcs)
+            Oid::from(arcs)
         });
     let common = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..=255).prop_map(SnmpValue::OctetString),
@@ -349,7 +349,7 @@ fn arbitrary_trap(v1: bool) -> impl Strategy<Value = Trap> {
             trap_oid.insert(last, 0);
             Trap {
                 rule: "generated".into(),
-                oid: Oid(trap_oid),
+                oid: Oid::from(trap_oid),
                 varbinds: objects
                     .into_iter()
                     .enumerate()
@@ -358,8 +358,8 @@ fn arbitrary_trap(v1: bool) -> impl Strategy<Value = Trap> {
                         object_oid.extend(arcs);
                         VarBind {
                             index: i as u32 + 1,
-                            name: format!("object{}", i + 1),
-                            oid: Oid(object_oid),
+                            name: format!("object{}", i + 1).into(),
+                            oid: Oid::from(object_oid),
                             value,
                         }
                     })
@@ -389,9 +389,11 @@ proptest! {
         uptime in any::<u32>(),
         agent_addr in any::<[u8; 4]>(),
     ) {
-        if let Some(last) = trap.oid.0.last_mut() {
+        let mut arcs = trap.oid.arcs().to_vec();
+        if let Some(last) = arcs.last_mut() {
             *last = specific;
         }
+        trap.oid = Oid::from(arcs);
         let mut envelope = envelope(SnmpVersion::V1, PduKind::Trap);
         envelope.uptime = uptime;
         envelope.agent_addr = agent_addr;
@@ -627,7 +629,7 @@ fn response_to(inform: &DecodedMessage, request_id: i32) -> Vec<u8> {
             .enumerate()
             .map(|(i, (oid, value))| VarBind {
                 index: i as u32 + 1,
-                name: format!("o{i}"),
+                name: format!("o{i}").into(),
                 oid: oid.clone(),
                 value: value.clone(),
             })

@@ -87,7 +87,7 @@ pub fn v1_identity(trap_oid: &Oid) -> Result<V1Identity, EncodeError> {
         && (1..=6).contains(&standard)
     {
         return Ok(V1Identity {
-            enterprise: Oid(SNMP_TRAPS.to_vec()),
+            enterprise: Oid::from(SNMP_TRAPS),
             generic_trap: standard - 1,
             specific_trap: 0,
         });
@@ -112,7 +112,7 @@ pub fn v1_identity(trap_oid: &Oid) -> Result<V1Identity, EncodeError> {
         ));
     }
     Ok(V1Identity {
-        enterprise: Oid(enterprise.to_vec()),
+        enterprise: Oid::from(enterprise),
         generic_trap: ENTERPRISE_SPECIFIC,
         specific_trap: specific,
     })
@@ -256,7 +256,9 @@ fn v1_trap(trap: &Trap, envelope: &Envelope<'_>) -> Result<v1::Trap, EncodeError
         .collect::<Result<Vec<_>, EncodeError>>()?;
     Ok(v1::Trap {
         // v1_identity keeps at least two arcs of a valid OID, so this is valid too.
-        enterprise: ObjectIdentifier::new_unchecked(Cow::Owned(identity.enterprise.0)),
+        enterprise: ObjectIdentifier::new_unchecked(Cow::Owned(
+            identity.enterprise.arcs().to_vec(),
+        )),
         agent_addr: smi_v1::NetworkAddress::Internet(smi_v1::IpAddress(FixedOctetString::from(
             envelope.agent_addr,
         ))),
@@ -313,7 +315,9 @@ pub(crate) fn check_oid(oid: &Oid) -> Result<(), OidError> {
 
 fn object_identifier(oid: &Oid) -> Result<ObjectIdentifier, OidError> {
     check_oid(oid)?;
-    Ok(ObjectIdentifier::new_unchecked(Cow::Owned(oid.0.clone())))
+    Ok(ObjectIdentifier::new_unchecked(Cow::Owned(
+        oid.arcs().to_vec(),
+    )))
 }
 
 fn object_name(varbind: &VarBind) -> Result<ObjectIdentifier, EncodeError> {
@@ -432,21 +436,24 @@ mod tests {
 
     #[test]
     fn invalid_oids_are_rejected_with_the_object_named() {
-        assert_eq!(check_oid(&Oid(vec![1])), Err(OidError::TooShort));
-        assert_eq!(check_oid(&Oid(vec![3, 1])), Err(OidError::FirstArc(3)));
+        assert_eq!(check_oid(&Oid::from(vec![1])), Err(OidError::TooShort));
         assert_eq!(
-            check_oid(&Oid(vec![1, 40])),
+            check_oid(&Oid::from(vec![3, 1])),
+            Err(OidError::FirstArc(3))
+        );
+        assert_eq!(
+            check_oid(&Oid::from(vec![1, 40])),
             Err(OidError::SecondArc(1, 40))
         );
-        assert_eq!(check_oid(&Oid(vec![1; 129])), Err(OidError::TooLong));
-        assert_eq!(check_oid(&Oid(vec![2, 999])), Ok(()));
+        assert_eq!(check_oid(&Oid::from(vec![1; 129])), Err(OidError::TooLong));
+        assert_eq!(check_oid(&Oid::from(vec![2, 999])), Ok(()));
 
         let trap = Trap {
             rule: "stateLink".into(),
             oid: oid("1.3.6.1.4.1.39059.1.0.1"),
             varbinds: vec![VarBind {
-                oid: Oid(vec![1, 3, 6, 1, 4, 1, 39059, 1, 1, 1, 1, 1]),
-                value: SnmpValue::ObjectId(Oid(vec![7])),
+                oid: Oid::from(vec![1, 3, 6, 1, 4, 1, 39059, 1, 1, 1, 1, 1]),
+                value: SnmpValue::ObjectId(Oid::from(vec![7])),
                 ..string_varbind(b"")
             }],
         };

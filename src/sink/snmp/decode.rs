@@ -108,7 +108,7 @@ pub(crate) fn decode_v2(community: Vec<u8>, pdus: v2::Pdus) -> Result<DecodedMes
         .into_iter()
         .enumerate()
         .map(|(position, varbind)| {
-            let oid = Oid(varbind.name.to_vec());
+            let oid = Oid::from(&varbind.name[..]);
             let value = match varbind.value {
                 v2::VarBindValue::Value(syntax) => v2_value(syntax),
                 v2::VarBindValue::Unspecified => Err("NULL (unSpecified) value"),
@@ -208,7 +208,7 @@ fn decode_v1(community: Vec<u8>, pdus: v1::Pdus) -> Result<DecodedMessage, Decod
         .into_iter()
         .enumerate()
         .map(|(position, varbind)| {
-            let oid = Oid(varbind.name.to_vec());
+            let oid = Oid::from(&varbind.name[..]);
             let value = v1_value(varbind.value).map_err(|problem| DecodeError::Value {
                 position: position + 1,
                 oid: oid.to_string(),
@@ -256,16 +256,16 @@ pub fn trap_oid_from_v1(header: &V1Header) -> Oid {
     if header.generic_trap < 6 {
         let mut arcs = SNMP_TRAPS.to_vec();
         arcs.push(header.generic_trap + 1);
-        Oid(arcs)
+        Oid::from(arcs)
     } else {
-        let mut arcs = header.enterprise.0.clone();
+        let mut arcs = header.enterprise.arcs().to_vec();
         arcs.extend([0, header.specific_trap]);
-        Oid(arcs)
+        Oid::from(arcs)
     }
 }
 
 fn oid_of(oid: &ObjectIdentifier) -> Oid {
-    Oid(oid.to_vec())
+    Oid::from(&oid[..])
 }
 
 fn small_unsigned(field: &'static str, value: &Integer) -> Result<u32, DecodeError> {

@@ -19,8 +19,8 @@ impl OidNames {
     /// `sysUpTime.0` and `snmpTrapOID.0`, present in every SNMPv2 notification.
     pub fn standard() -> OidNames {
         let mut names = OidNames::default();
-        names.insert(Oid(SYS_UP_TIME_0.to_vec()), "sysUpTime.0");
-        names.insert(Oid(SNMP_TRAP_OID_0.to_vec()), "snmpTrapOID.0");
+        names.insert(Oid::from(SYS_UP_TIME_0), "sysUpTime.0");
+        names.insert(Oid::from(SNMP_TRAP_OID_0), "snmpTrapOID.0");
         names
     }
 
@@ -91,11 +91,11 @@ fn render_with(
         }
         None => {
             if let Some(uptime) = message.uptime {
-                rows.push((Oid(SYS_UP_TIME_0.to_vec()), SnmpValue::TimeTicks(uptime)));
+                rows.push((Oid::from(SYS_UP_TIME_0), SnmpValue::TimeTicks(uptime)));
             }
             if let Some(trap_oid) = &message.trap_oid {
                 rows.push((
-                    Oid(SNMP_TRAP_OID_0.to_vec()),
+                    Oid::from(SNMP_TRAP_OID_0),
                     SnmpValue::ObjectId(trap_oid.clone()),
                 ));
             }

@@ -9,8 +9,10 @@
 //! gives the same result for good input and the precise error for bad input.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use jiff::Timestamp;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -25,9 +27,9 @@ struct RestEntry<'a> {
     source: Cow<'a, str>,
     #[serde(borrow)]
     severity: Cow<'a, str>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_details")]
     details: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_details")]
     detail: Option<Map<String, Value>>,
     #[serde(default, borrow, deserialize_with = "present")]
     timestamp: Option<Cow<'a, str>>,
@@ -51,6 +53,32 @@ where
     T: Deserialize<'de>,
 {
     T::deserialize(deserializer).map(Some)
+}
+
+/// Details, read into a map sized for the usual handful of keys: growing a map from empty
+/// rebuilds its index on the way.
+fn present_details<'de, D>(deserializer: D) -> Result<Option<Map<String, Value>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Details;
+    impl<'de> Visitor<'de> for Details {
+        type Value = Map<String, Value>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            const USUAL_KEYS: usize = 8;
+            let mut details = Map::with_capacity(access.size_hint().unwrap_or(USUAL_KEYS));
+            while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                details.insert(key, value);
+            }
+            Ok(details)
+        }
+    }
+    deserializer.deserialize_map(Details).map(Some)
 }
 
 /// The normalised audits of `text`, when it is one REST entry or a REST list response and

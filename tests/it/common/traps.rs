@@ -6,7 +6,7 @@ use monbridge::record::{SnmpValue, Trap, VarBind};
 pub fn state_link_trap() -> Trap {
     let object = |n: u32, name: &str, value: &str| VarBind {
         index: n,
-        name: name.to_owned(),
+        name: name.into(),
         oid: format!("1.3.6.1.4.1.39059.1.1.1.1.{n}")
             .parse()
             .expect("test OIDs are valid"),

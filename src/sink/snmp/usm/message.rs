@@ -342,7 +342,7 @@ pub fn decode_v3(bytes: &[u8], keys: &LocalizedKeys) -> Result<DecodedV3, Messag
             });
             V3Body::Report {
                 kind: ReportKind::of(&counter),
-                counter: Oid(counter),
+                counter: Oid::from(counter),
                 value,
                 request_id: pdu.request_id,
             }
