@@ -169,7 +169,7 @@ impl RuleSet {
             .and_then(|audit| value::member(audit, "source"))
             .and_then(Value::as_str);
         let traps = &self.program.traps;
-        for position in self.program.trap_index.candidates(source, traps.len()) {
+        for &position in self.program.trap_index.candidates(source) {
             let rule = &traps[position];
             let mut ev = Evaluator::new(self, &rule.name, audit, params, explain);
             match ev.condition(&rule.condition) {

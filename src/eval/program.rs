@@ -23,14 +23,21 @@ pub struct Program {
 /// evaluating the rest, for any other code.
 #[derive(Debug, Default)]
 pub struct TrapIndex {
+    /// For each code a condition names: the bindings to evaluate, in rule order (those
+    /// naming it merged with `always`).
     by_source: std::collections::HashMap<String, Vec<usize>>,
     /// Bindings whose condition does not pin `audit.source` to constants.
     always: Vec<usize>,
+    /// Every binding, for audits without a source.
+    all: Vec<usize>,
 }
 
 impl TrapIndex {
     pub fn build(traps: &[TrapProgram]) -> TrapIndex {
-        let mut index = TrapIndex::default();
+        let mut index = TrapIndex {
+            all: (0..traps.len()).collect(),
+            ..TrapIndex::default()
+        };
         for (position, trap) in traps.iter().enumerate() {
             match required_sources(&trap.condition) {
                 Some(codes) => {
@@ -44,22 +51,22 @@ impl TrapIndex {
                 None => index.always.push(position),
             }
         }
+        // Merged once here rather than per audit: both lists are sorted and disjoint, and
+        // rule order is their merge.
+        for slot in index.by_source.values_mut() {
+            slot.extend_from_slice(&index.always);
+            slot.sort_unstable();
+        }
         index
     }
 
     /// Positions of the bindings to evaluate for an audit with this `source`, in rule
     /// order; every binding when the source is unknown (so that errors are still reported).
-    pub fn candidates(&self, source: Option<&str>, count: usize) -> Vec<usize> {
-        let Some(source) = source else {
-            return (0..count).collect();
-        };
-        let indexed = self.by_source.get(source).map(Vec::as_slice).unwrap_or(&[]);
-        let mut merged = Vec::with_capacity(indexed.len() + self.always.len());
-        merged.extend_from_slice(indexed);
-        merged.extend_from_slice(&self.always);
-        // Both lists are sorted and disjoint; rule order is their merge.
-        merged.sort_unstable();
-        merged
+    pub fn candidates(&self, source: Option<&str>) -> &[usize] {
+        match source {
+            None => &self.all,
+            Some(source) => self.by_source.get(source).unwrap_or(&self.always),
+        }
     }
 }
 
