@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The port managers listen on for notifications (RFC 3417 §3: `snmpTrap`).
 pub const DEFAULT_PORT: u16 = 162;
@@ -18,7 +19,8 @@ const OTHER_TRANSPORTS: [&str; 12] = [
 /// A manager address as given on the command line, parsed but not yet resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
-    host: String,
+    /// Shared: every delivery report names its destination.
+    host: Arc<str>,
     port: u16,
     /// `udp6:` asks for IPv6 when the host is a name.
     ipv6: bool,
@@ -48,7 +50,7 @@ pub enum DestinationError {
 impl Destination {
     pub fn new(host: &str, port: u16) -> Destination {
         Destination {
-            host: host.to_owned(),
+            host: host.into(),
             ipv6: host.parse::<Ipv6Addr>().is_ok(),
             port,
         }
@@ -72,7 +74,7 @@ impl Destination {
             destination: self.to_string(),
             reason,
         };
-        let addresses: Vec<SocketAddr> = (self.host.as_str(), self.port)
+        let addresses: Vec<SocketAddr> = (&*self.host, self.port)
             .to_socket_addrs()
             .map_err(|e| failed(e.to_string()))?
             .collect();
@@ -127,7 +129,7 @@ impl FromStr for Destination {
             },
         };
         Ok(Destination {
-            host: host.to_owned(),
+            host: host.into(),
             port,
             ipv6: ipv6_transport || host.parse::<Ipv6Addr>().is_ok(),
         })
