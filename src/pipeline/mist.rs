@@ -1,8 +1,8 @@
 //! The Mist → Pandora job: fetch the organisation, evaluate agent mappings, write the spool.
 //!
-//! Sites are processed one at a time, in API order, as the source completes them: the agent
-//! mappings run over `{"sites":[that site]}` and the agents are written at once, while the
-//! next sites download. Memory therefore follows the sites in flight, not the organisation
+//! Sites are processed as the source completes them, on its fetching threads: the agent
+//! mappings run over `{"sites":[that site]}` and the agents are rendered and staged at once,
+//! while the next sites download; the staged files are then collected in API order. Memory therefore follows the sites in flight, not the organisation
 //! (an organisation of 100,000 devices would need about a gigabyte as one JSON document).
 //! The consequence for rules: a mapping sees one site per evaluation.
 //!
@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::eval::{EvalError, Params};
 use crate::lang::RuleSet;
 use crate::record::Agent;
-use crate::sink::pandora::{self, SpoolError};
+use crate::sink::pandora;
 use crate::source::mist::{self, DocumentWriter, FetchFailure, FetchOptions, SiteFailure};
 
 /// Where the agents go.
@@ -143,30 +143,76 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     };
     // Spool files are staged as sites arrive and appear together at the end, made durable
     // with one flush (see `SpoolBatch`); a run that fails as a whole leaves no file.
-    let mut sink = match output {
-        Output::Spool(dir) => Sink::Spool(pandora::SpoolBatch::new(dir), Vec::new()),
-        Output::Print(out) => Sink::Print(out),
+    let (mut batch, mut print) = match output {
+        Output::Spool(dir) => (Some(pandora::SpoolBatch::new(dir)), None),
+        Output::Print(out) => (None, Some(out)),
     };
-    let fetched = mist::fetch(fetch, |outcome| match outcome {
-        Err(failure) => {
-            tracing::error!("{failure}; no agent written for it");
-            summary.site_failures.push(failure);
-        }
-        Ok(site) => {
-            if let Some(saver) = &mut saver {
-                saver.site(&site);
+    let target = match &batch {
+        Some(batch) => Target::Spool(batch.dir().to_path_buf()),
+        None => Target::Print,
+    };
+    let keep_site = saver.is_some();
+    let mut staged_agents = Vec::new();
+    let fetched = mist::fetch_with(
+        fetch,
+        // On the fetching threads: evaluate, render and stage while other sites download.
+        |site| prepare_site(site, rules, params, now, &target, keep_site),
+        // Here, in site order: save, collect the staged files, print, count.
+        |outcome| match outcome {
+            Err(failure) => {
+                tracing::error!("{failure}; no agent written for it");
+                summary.site_failures.push(failure);
             }
-            process_site(site, rules, params, now, &mut sink, &mut summary);
-        }
-    });
+            Ok(prepared) => {
+                if let (Some(saver), Some(site)) = (&mut saver, &prepared.site) {
+                    saver.site(site);
+                }
+                for agent in prepared.agents {
+                    match agent {
+                        Prepared::Staged { name, file } => {
+                            if let Some(batch) = &mut batch {
+                                batch.add(file);
+                                staged_agents.push(name);
+                            }
+                        }
+                        Prepared::Rendered { name, xml } => {
+                            let printed = match &mut print {
+                                Some(out) => print_xml(&mut **out, &xml),
+                                None => Ok(()),
+                            };
+                            match printed {
+                                Ok(()) => summary.agents += 1,
+                                Err(error) => {
+                                    let failure = AgentFailure::Output { agent: name, error };
+                                    tracing::error!("{}: {failure}", prepared.label);
+                                    summary.agent_failures.push(failure);
+                                }
+                            }
+                        }
+                        Prepared::Failed(failure) => {
+                            match &failure {
+                                AgentFailure::Eval { site, error } => {
+                                    tracing::error!("{site}: {error}; no file for this agent")
+                                }
+                                AgentFailure::Output { .. } => {
+                                    tracing::error!("{}: {failure}", prepared.label)
+                                }
+                            }
+                            summary.agent_failures.push(failure);
+                        }
+                    }
+                }
+            }
+        },
+    );
     let report = fetched.map_err(|failure| JobError::Fetch {
         failure,
         elapsed: started.elapsed(),
     })?;
     summary.sites = report.sites;
     summary.calls = report.calls;
-    if let Sink::Spool(batch, agents) = sink {
-        for (result, agent) in batch.commit().into_iter().zip(agents) {
+    if let Some(batch) = batch {
+        for (result, agent) in batch.commit().into_iter().zip(staged_agents) {
             match result {
                 Ok(path) => {
                     tracing::debug!("agent {agent:?} written to {}", path.display());
@@ -190,78 +236,106 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     Ok(summary)
 }
 
-/// Evaluates the agent mappings over one site and writes (or prints) every agent.
-fn process_site(
+/// Where a site's agents go, as the fetching threads see it.
+enum Target {
+    /// Staged as temporary files in this spool directory.
+    Spool(PathBuf),
+    /// Rendered, for the caller to print.
+    Print,
+}
+
+/// One site, evaluated and its agents staged or rendered.
+struct PreparedSite {
+    label: String,
+    /// The site itself, when the document is being saved.
+    site: Option<Value>,
+    agents: Vec<Prepared>,
+}
+
+/// One agent of a site, ready for its destination, or why it has none.
+enum Prepared {
+    Staged {
+        name: String,
+        file: pandora::StagedFile,
+    },
+    Rendered {
+        name: String,
+        xml: String,
+    },
+    Failed(AgentFailure),
+}
+
+/// Evaluates the agent mappings over one site and stages (or renders) every agent.
+fn prepare_site(
     site: Value,
     rules: &RuleSet,
     params: &Params,
     now: &Zoned,
-    sink: &mut Sink<'_>,
-    summary: &mut MistSummary,
-) {
+    target: &Target,
+    keep_site: bool,
+) -> PreparedSite {
     let label = mist::site_label(&site);
     let mut document = serde_json::Map::new();
     document.insert("sites".to_owned(), Value::Array(vec![site]));
-    let document = Value::Object(document);
-    for result in rules.agents(&document, params) {
-        let agent = match result {
-            Ok(agent) => agent,
-            Err(error) => {
-                tracing::error!("{label}: {error}; no file for this agent");
-                summary.agent_failures.push(AgentFailure::Eval {
-                    site: label.clone(),
-                    error,
-                });
-                continue;
-            }
-        };
-        match emit(&agent, now, sink) {
-            // Counted when the batch commits.
-            Ok(()) => {
-                if matches!(sink, Sink::Print(_)) {
-                    summary.agents += 1;
-                }
-            }
-            Err(error) => {
-                tracing::error!("{label}: agent {:?}: {error}", agent.name);
-                summary.agent_failures.push(AgentFailure::Output {
-                    agent: agent.name.clone(),
-                    error,
-                });
-            }
-        }
+    let mut document = Value::Object(document);
+    let agents = rules
+        .agents(&document, params)
+        .into_iter()
+        .map(|result| match result {
+            Err(error) => Prepared::Failed(AgentFailure::Eval {
+                site: label.clone(),
+                error,
+            }),
+            Ok(agent) => prepare_agent(&agent, now, target),
+        })
+        .collect();
+    let site = keep_site
+        .then(|| document.get_mut("sites").and_then(|sites| sites.get_mut(0)))
+        .flatten()
+        .map(Value::take);
+    PreparedSite {
+        label,
+        site,
+        agents,
     }
 }
 
-/// Where agents go during a run.
-enum Sink<'a> {
-    /// Staged data files, and the name of each staged agent in order.
-    Spool(pandora::SpoolBatch, Vec<String>),
-    Print(&'a mut dyn Write),
+fn prepare_agent(agent: &Agent, now: &Zoned, target: &Target) -> Prepared {
+    let failed = |error: String| {
+        Prepared::Failed(AgentFailure::Output {
+            agent: agent.name.clone(),
+            error,
+        })
+    };
+    match target {
+        Target::Spool(dir) => match pandora::stage_agent_file(dir, agent, now) {
+            Ok(file) => Prepared::Staged {
+                name: agent.name.clone(),
+                file,
+            },
+            Err(e) => failed(format!("cannot write its data file: {e}")),
+        },
+        Target::Print => match pandora::render_agent(agent, now) {
+            Ok(xml) => Prepared::Rendered {
+                name: agent.name.clone(),
+                xml,
+            },
+            Err(e) => failed(format!("cannot render it: {e}")),
+        },
+    }
 }
 
-/// Stages the agent's file or prints its XML.
-fn emit(agent: &Agent, now: &Zoned, sink: &mut Sink<'_>) -> Result<(), String> {
-    match sink {
-        Sink::Spool(batch, agents) => {
-            pandora::stage_agent(batch, agent, now)
-                .map_err(|e: SpoolError| format!("cannot write its data file: {e}"))?;
-            agents.push(agent.name.clone());
-            Ok(())
-        }
-        Sink::Print(out) => {
-            let xml =
-                pandora::render_agent(agent, now).map_err(|e| format!("cannot render it: {e}"))?;
-            let written = out.write_all(xml.as_bytes()).and_then(|()| {
-                if xml.ends_with('\n') {
-                    Ok(())
-                } else {
-                    out.write_all(b"\n")
-                }
-            });
-            written.map_err(|e| format!("cannot print it: {e}"))
-        }
-    }
+/// Prints one agent's XML, ending with a newline.
+fn print_xml(out: &mut dyn Write, xml: &str) -> Result<(), String> {
+    out.write_all(xml.as_bytes())
+        .and_then(|()| {
+            if xml.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .map_err(|e| format!("cannot print it: {e}"))
 }
 
 fn check_spool(dir: &Path) -> Result<(), JobError> {

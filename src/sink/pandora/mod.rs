@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use crate::record::Agent;
 
 pub use error::{Problem, SpoolError};
-pub use spool::{SpoolBatch, file_stem, write_data_file};
+pub use spool::{SpoolBatch, StagedFile, file_stem, stage_file, write_data_file};
 
 /// The agent as a Pandora data file; `now` is the server's local time.
 ///
@@ -64,28 +64,39 @@ pub fn render_agent(agent: &Agent, now: &jiff::Zoned) -> Result<String, SpoolErr
     })
 }
 
-/// Writes the agent's data file into `dir` atomically; returns the final path.
-///
-/// The file is `<md5 of agent_name>.<unix seconds of now>.data` (the next free number if
-/// that name exists), where `agent_name` is the name as written in the XML, after hygiene.
 /// Stages the agent's data file in a batch: it appears, with the batch's others, on commit.
 pub fn stage_agent(
     batch: &mut SpoolBatch,
     agent: &Agent,
     now: &jiff::Zoned,
 ) -> Result<(), SpoolError> {
+    let file = stage_agent_file(batch.dir(), agent, now)?;
+    batch.add(file);
+    Ok(())
+}
+
+/// Renders the agent and writes it under a temporary name in `dir`, for
+/// [`SpoolBatch::add`]; safe to run on several threads at once.
+pub fn stage_agent_file(
+    dir: &Path,
+    agent: &Agent,
+    now: &jiff::Zoned,
+) -> Result<StagedFile, SpoolError> {
     let clean = validate::clean(agent)?;
     let xml = xml::render(&clean, now).map_err(|source| SpoolError::Render {
         agent: agent.name.clone(),
         source,
     })?;
-    batch
-        .stage(&clean.name, now, |file| {
-            std::io::Write::write_all(file, xml.as_bytes())
-        })
-        .map_err(|error| error.for_agent(&agent.name))
+    stage_file(dir, &clean.name, now, |file| {
+        std::io::Write::write_all(file, xml.as_bytes())
+    })
+    .map_err(|error| error.for_agent(&agent.name))
 }
 
+/// Writes the agent's data file into `dir` atomically; returns the final path.
+///
+/// The file is `<md5 of agent_name>.<unix seconds of now>.data` (the next free number if
+/// that name exists), where `agent_name` is the name as written in the XML, after hygiene.
 pub fn write_agent(dir: &Path, agent: &Agent, now: &jiff::Zoned) -> Result<PathBuf, SpoolError> {
     let clean = validate::clean(agent)?;
     let xml = xml::render(&clean, now).map_err(|source| SpoolError::Render {

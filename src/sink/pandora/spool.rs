@@ -137,6 +137,31 @@ struct Staged {
     agent_name: String,
 }
 
+/// A data file written under its temporary name, not yet part of a batch. Files can be
+/// written on several threads ([`stage_file`]) and added to the batch in order on one.
+#[derive(Debug)]
+pub struct StagedFile(Staged);
+
+/// Writes one data file under its temporary name in `dir`, for [`SpoolBatch::add`]. If the
+/// file is never added (or the batch never commits), dropping it removes it.
+pub fn stage_file<F>(
+    dir: &Path,
+    agent_name: &str,
+    now: &jiff::Zoned,
+    write_body: F,
+) -> Result<StagedFile, SpoolError>
+where
+    F: FnOnce(&mut File) -> io::Result<()>,
+{
+    let (temp, stem, seconds) = write_temp(dir, agent_name, now, write_body, false)?;
+    Ok(StagedFile(Staged {
+        temp,
+        stem,
+        seconds,
+        agent_name: agent_name.to_owned(),
+    }))
+}
+
 impl SpoolBatch {
     /// A batch writing into `dir`; removes stale temporary files first.
     pub fn new(dir: &Path) -> SpoolBatch {
@@ -157,14 +182,19 @@ impl SpoolBatch {
     where
         F: FnOnce(&mut File) -> io::Result<()>,
     {
-        let (temp, stem, seconds) = write_temp(&self.dir, agent_name, now, write_body, false)?;
-        self.staged.push(Staged {
-            temp,
-            stem,
-            seconds,
-            agent_name: agent_name.to_owned(),
-        });
+        let file = stage_file(&self.dir, agent_name, now, write_body)?;
+        self.add(file);
         Ok(())
+    }
+
+    /// The directory the batch writes into.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Adds a file staged in this batch's directory; files are renamed in the order added.
+    pub fn add(&mut self, file: StagedFile) {
+        self.staged.push(file.0);
     }
 
     /// Flushes every staged file to disk at once, then renames each into place. One result

@@ -112,7 +112,18 @@ pub struct FetchFailure {
 /// with its `devices`, or why its devices could not be fetched.
 pub fn fetch(
     options: &FetchOptions,
-    mut on_site: impl FnMut(Result<Value, SiteFailure>),
+    on_site: impl FnMut(Result<Value, SiteFailure>),
+) -> Result<FetchReport, FetchFailure> {
+    fetch_with(options, |site| site, on_site)
+}
+
+/// [`fetch`], with `prepare` run on each site on the fetching threads, as soon as the site
+/// is complete and before it is handed over: the work done per site overlaps the fetching
+/// and uses every core, while `on_site` still sees the sites one by one, in API order.
+pub fn fetch_with<P: Send>(
+    options: &FetchOptions,
+    prepare: impl Fn(Value) -> P + Sync,
+    mut on_site: impl FnMut(Result<P, SiteFailure>),
 ) -> Result<FetchReport, FetchFailure> {
     let client = MistClient::new(&ClientConfig {
         base: options.base.clone(),
@@ -129,7 +140,7 @@ pub fn fetch(
         options.mode
     );
     let mut report = FetchReport::default();
-    let mut hand_over = |outcome: Result<Value, SiteFailure>| {
+    let mut hand_over = |outcome: Result<P, SiteFailure>| {
         match &outcome {
             Ok(_) => report.fetched += 1,
             Err(failure) => report.failures.push(failure.clone()),
@@ -137,8 +148,8 @@ pub fn fetch(
         on_site(outcome);
     };
     let sites = match options.mode {
-        Mode::PerSite => per_site::fetch(&client, options, &mut hand_over),
-        Mode::OrgStats => org::fetch(&client, options, &mut hand_over),
+        Mode::PerSite => per_site::fetch(&client, options, &prepare, &mut hand_over),
+        Mode::OrgStats => org::fetch(&client, options, &prepare, &mut hand_over),
     };
     match sites {
         Ok(sites) => {

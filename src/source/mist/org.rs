@@ -15,14 +15,16 @@ use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page};
+use super::per_site::take_site;
 use super::raw_array::split_array;
 use super::{FetchOptions, list_sites};
 
 /// Fetches the three lists and hands over every site; returns the number of sites.
-pub(super) fn fetch(
+pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
-    on_site: &mut dyn FnMut(Result<Value, SiteFailure>),
+    prepare: &(dyn Fn(Value) -> P + Sync),
+    on_site: &mut dyn FnMut(Result<P, SiteFailure>),
 ) -> Result<usize, MistError> {
     let org = options.org_id.as_str();
     let paging = options.paging;
@@ -32,7 +34,7 @@ pub(super) fn fetch(
         let inventory = inventory(client, org, paging);
         (joined(sites.join()), joined(stats.join()), inventory)
     });
-    let (mut sites, mut stats, inventory) = (sites?, stats?, inventory?);
+    let (sites, mut stats, inventory) = (sites?, stats?, inventory?);
 
     let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
     for item in inventory {
@@ -56,6 +58,9 @@ pub(super) fn fetch(
             }))
         })
         .collect();
+    let site_count = sites.len();
+    // Each site is taken, once, by the thread that builds it.
+    let sites: Vec<Mutex<Value>> = sites.into_iter().map(Mutex::new).collect();
     let unplaced = stats.by_site.values().map(Vec::len).sum::<usize>() + stats.without_site;
     if unplaced > 0 {
         tracing::debug!("{unplaced} device(s) in the org stats belong to no listed site");
@@ -63,7 +68,7 @@ pub(super) fn fetch(
 
     let concurrency = options.concurrency.max(1);
     ordered_map(
-        sites.len(),
+        site_count,
         concurrency,
         concurrency * 4,
         |index| {
@@ -71,27 +76,27 @@ pub(super) fn fetch(
                 Ok(mut slot) => slot.take(),
                 Err(poisoned) => poisoned.into_inner().take(),
             };
-            let Some((raw, missing)) = slot else {
-                return Err("the site has no id".to_owned());
+            let devices = match slot {
+                None => Err("the site has no id".to_owned()),
+                Some((raw, missing)) => site_devices(&raw, &missing),
             };
-            let mut devices = Vec::with_capacity(raw.len() + missing.len());
-            for (n, text) in raw.iter().enumerate() {
-                let device = serde_json::from_str::<Value>(text)
-                    .map_err(|e| format!("device #{} of the org stats: {e}", n + 1))?;
-                devices.push(device);
-            }
-            devices.extend(missing.iter().map(InventoryDevice::as_device_stats));
-            Ok(devices)
+            site_outcome(index, take_site(&sites[index]), devices).map(prepare)
         },
-        |index, devices| {
-            on_site(site_outcome(
-                index,
-                std::mem::take(&mut sites[index]),
-                devices,
-            ));
-        },
+        |_, outcome| on_site(outcome),
     );
-    Ok(sites.len())
+    Ok(site_count)
+}
+
+/// A site's devices: its device stats parsed, then its inventory devices missing from them.
+fn site_devices(raw: &[Box<str>], missing: &[InventoryDevice]) -> Result<Vec<Value>, String> {
+    let mut devices = Vec::with_capacity(raw.len() + missing.len());
+    for (n, text) in raw.iter().enumerate() {
+        let device = serde_json::from_str::<Value>(text)
+            .map_err(|e| format!("device #{} of the org stats: {e}", n + 1))?;
+        devices.push(device);
+    }
+    devices.extend(missing.iter().map(InventoryDevice::as_device_stats));
+    Ok(devices)
 }
 
 fn joined<T>(result: std::thread::Result<Result<T, MistError>>) -> Result<T, MistError> {

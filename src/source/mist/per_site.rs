@@ -1,6 +1,6 @@
 //! Per-site mode: one device-stats call per site, several in flight.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -12,16 +12,19 @@ use super::pagination::{Paging, collect_all};
 use super::{FetchOptions, list_sites};
 
 /// Fetches every site's devices; returns the number of sites.
-pub(super) fn fetch(
+pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
-    on_site: &mut dyn FnMut(Result<Value, SiteFailure>),
+    prepare: &(dyn Fn(Value) -> P + Sync),
+    on_site: &mut dyn FnMut(Result<P, SiteFailure>),
 ) -> Result<usize, MistError> {
-    let mut sites = list_sites(client, &options.org_id, options.paging)?;
+    let sites = list_sites(client, &options.org_id, options.paging)?;
     let ids: Vec<Option<String>> = sites
         .iter()
         .map(|s| site_id(s).map(str::to_owned))
         .collect();
+    // Each site is taken, once, by the thread that completes it.
+    let sites: Vec<Mutex<Value>> = sites.into_iter().map(Mutex::new).collect();
     // Set by the first error that dooms every later request (token refused, rate limit,
     // budget spent): the sites not yet started are then reported without being tried.
     let fatal: OnceLock<String> = OnceLock::new();
@@ -31,28 +34,32 @@ pub(super) fn fetch(
         concurrency,
         concurrency * 4,
         |index| {
-            let Some(id) = &ids[index] else {
-                return Err("the site has no id".to_owned());
+            let devices = match &ids[index] {
+                None => Err("the site has no id".to_owned()),
+                Some(_) if fatal.get().is_some() => Err(format!(
+                    "not fetched after an earlier failure: {}",
+                    fatal.get().map_or("", String::as_str)
+                )),
+                Some(id) => site_devices(client, id, options.paging).map_err(|error| {
+                    if error.is_fatal() {
+                        let _ = fatal.set(error.to_string());
+                    }
+                    error.to_string()
+                }),
             };
-            if let Some(reason) = fatal.get() {
-                return Err(format!("not fetched after an earlier failure: {reason}"));
-            }
-            site_devices(client, id, options.paging).map_err(|error| {
-                if error.is_fatal() {
-                    let _ = fatal.set(error.to_string());
-                }
-                error.to_string()
-            })
+            site_outcome(index, take_site(&sites[index]), devices).map(prepare)
         },
-        |index, devices| {
-            on_site(site_outcome(
-                index,
-                std::mem::take(&mut sites[index]),
-                devices,
-            ));
-        },
+        |_, outcome| on_site(outcome),
     );
     Ok(ids.len())
+}
+
+/// The site object out of its slot (a poisoned lock only means another thread panicked).
+pub(super) fn take_site(slot: &Mutex<Value>) -> Value {
+    match slot.lock() {
+        Ok(mut site) => std::mem::take(&mut *site),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    }
 }
 
 /// Device stats of one site, every type, every page.
