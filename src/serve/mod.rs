@@ -45,6 +45,18 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "another monbridge serve is using the state directory {}: run one daemon per state \
+         directory (its queue and SNMPv3 boots counter cannot be shared)",
+        path.display()
+    )]
+    StateDirInUse { path: std::path::PathBuf },
+    #[error("cannot lock the state directory {}: {source}", path.display())]
+    StateDirLock {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
@@ -93,6 +105,29 @@ fn bind_engine(
     Ok(())
 }
 
+/// Takes the state directory for this daemon: an exclusive `flock` on `<state>/lock`, or an
+/// error naming the directory if another daemon holds it.
+fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, ServeError> {
+    let path = state_dir.join("lock");
+    let lock_error = |source| ServeError::StateDirLock {
+        path: state_dir.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock_error)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(ServeError::StateDirInUse {
+            path: state_dir.to_owned(),
+        }),
+        Err(errno) => Err(lock_error(errno.into())),
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     let mut config = config;
@@ -100,6 +135,8 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
         path: config.state_dir.clone(),
         source,
     })?;
+    // Held until the daemon exits; the kernel releases it even if the process is killed.
+    let _state_lock = lock_state_dir(&config.state_dir)?;
     let mut engine = None;
     let (engine_id, state_dir) = (config.snmp_engine_id.clone(), config.state_dir.clone());
     bind_engine(&mut config, &mut engine, &engine_id, &state_dir)?;

@@ -239,6 +239,62 @@ fn stdin_lines_are_queued_and_lines_that_are_not_audits_dead_lettered() {
 }
 
 #[test]
+fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
+    let manager = Snmptrapd::start();
+    let mut serve = Serve::new(&config(
+        "  stdin: true\n",
+        &[destination("nms", manager.port(), "")],
+        "",
+    ));
+    serve.start_with_stdin(Stdio::piped());
+    let mut second = Command::new(bin("monbridge"))
+        .args(["serve", "--config"])
+        .arg(serve.config_path())
+        .env_remove("MONBRIDGE_LOG")
+        .env_remove("MONBRIDGE_RULES")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut exited = false;
+    while !exited && std::time::Instant::now() < deadline {
+        exited = second.try_wait().unwrap().is_some();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !exited {
+        second.kill().unwrap();
+    }
+    let second = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        exited,
+        "a second daemon started on the same state directory:\n{stderr}"
+    );
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another monbridge serve is using the state directory"),
+        "{stderr}"
+    );
+    // The first daemon is untouched and still delivers.
+    let mut stdin = serve.stdin();
+    std::io::Write::write_all(&mut stdin, format!("{}\n", stlnk("after")).as_bytes()).unwrap();
+    drop(stdin);
+    let (delivered, seen) = wait_until(
+        || manager.notifications(),
+        |seen| services(seen).len() == 1,
+        WAIT,
+    );
+    assert!(delivered, "{:?}", services(&seen));
+    assert_eq!(serve.stop(), Some(0));
+    // Once it has stopped, the directory is free again.
+    serve.start();
+    assert_eq!(serve.stop(), Some(0));
+}
+
+#[test]
 fn informs_wait_for_a_manager_that_is_down_while_the_other_gets_them_at_once() {
     let up = Snmptrapd::start();
     let down_port = free_udp_port();

@@ -142,6 +142,29 @@ pub enum EngineError {
     },
 }
 
+/// An exclusive `flock` on `<boots file>.lock`, held while it lives (waits for the holder).
+fn lock_boots(boots: &Path) -> Result<std::fs::File, EngineError> {
+    let mut path = boots.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| EngineError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|errno| {
+        EngineError::Write {
+            path,
+            source: errno.into(),
+        }
+    })?;
+    Ok(file)
+}
+
 /// Our engine for this run: ID, the boots counter of this start, and the start instant.
 #[derive(Debug, Clone)]
 pub struct LocalEngine {
@@ -169,6 +192,9 @@ impl LocalEngine {
             source,
         })?;
         let path = boots_file(state_dir, &id);
+        // Two processes starting the same engine at once (two `trap send` runs) must not
+        // both read N and write N + 1: read, increment and write under an exclusive lock.
+        let _guard = lock_boots(&path)?;
         let previous = match std::fs::read_to_string(&path) {
             Ok(content) => content
                 .trim()
@@ -224,6 +250,23 @@ fn write_atomically(dir: &Path, path: &Path, content: &[u8]) -> Result<(), Engin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_started_at_once_each_get_their_own_boots() {
+        let state = tempfile::tempdir().unwrap();
+        let id = default_engine_id("gw-race");
+        let mut boots: Vec<u32> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| LocalEngine::start(id.clone(), state.path()).unwrap()))
+                .collect();
+            starts
+                .into_iter()
+                .map(|s| s.join().unwrap().boots)
+                .collect()
+        });
+        boots.sort_unstable();
+        assert_eq!(boots, (1..=16).collect::<Vec<u32>>());
+    }
 
     #[test]
     fn default_engine_id_is_rfc_3411_text_format() {
