@@ -377,7 +377,9 @@ fn traps_are_still_accepted_after_a_restart_with_the_same_state_dir() {
     assert_eq!(daemon.notifications().len(), 3);
     let boots: Vec<String> = std::fs::read_dir(state.path())
         .unwrap()
-        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "boots"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
         .collect();
     assert_eq!(boots, ["2\n"]);
 }

@@ -312,8 +312,21 @@ mod tests {
             std::fs::read_to_string(boots_file(&state, &id)).unwrap(),
             "2\n"
         );
-        // Only the counters: no temporary file left behind.
-        assert_eq!(std::fs::read_dir(&state).unwrap().count(), 2);
+        // Only the counters (and their lock files): no temporary file left behind.
+        let mut names: Vec<String> = std::fs::read_dir(&state)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".boots.lock"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                boots_file(&state, &id),
+                boots_file(&state, &default_engine_id("gw-02"))
+            ]
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        );
     }
 
     #[test]
