@@ -2,8 +2,9 @@
 //!
 //! Sites are processed as the source completes them, on its fetching threads: the agent
 //! mappings run over `{"sites":[that site]}` and the agents are rendered and staged at once,
-//! while the next sites download; the staged files are then collected in API order. Memory therefore follows the sites in flight, not the organisation
-//! (an organisation of 100,000 devices would need about a gigabyte as one JSON document).
+//! while the next sites download; the staged files are then collected in API order. Memory
+//! therefore follows the sites in flight, not the organisation (an organisation of 100,000
+//! devices would need about a gigabyte as one JSON document).
 //! The consequence for rules: a mapping sees one site per evaluation.
 //!
 //! A site whose devices could not be fetched is never evaluated, so it gets no file at all
@@ -143,16 +144,15 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     };
     // Spool files are staged as sites arrive and appear together at the end, made durable
     // with one flush (see `SpoolBatch`); a run that fails as a whole leaves no file.
-    let (mut batch, mut print) = match output {
-        Output::Spool(dir) => (Some(pandora::SpoolBatch::new(dir)), None),
-        Output::Print(out) => (None, Some(out)),
+    let mut sink = match output {
+        Output::Spool(dir) => Sink::Spool(pandora::SpoolBatch::new(dir), Vec::new()),
+        Output::Print(out) => Sink::Print(out),
     };
-    let target = match &batch {
-        Some(batch) => Target::Spool(batch.dir().to_path_buf()),
-        None => Target::Print,
+    let target = match &sink {
+        Sink::Spool(batch, _) => Target::Spool(batch.dir().to_path_buf()),
+        Sink::Print(_) => Target::Print,
     };
     let keep_site = saver.is_some();
-    let mut staged_agents = Vec::new();
     let fetched = mist::fetch_with(
         fetch,
         // On the fetching threads: evaluate, render and stage while other sites download.
@@ -168,39 +168,7 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
                     saver.site(site);
                 }
                 for agent in prepared.agents {
-                    match agent {
-                        Prepared::Staged { name, file } => {
-                            if let Some(batch) = &mut batch {
-                                batch.add(file);
-                                staged_agents.push(name);
-                            }
-                        }
-                        Prepared::Rendered { name, xml } => {
-                            let printed = match &mut print {
-                                Some(out) => print_xml(&mut **out, &xml),
-                                None => Ok(()),
-                            };
-                            match printed {
-                                Ok(()) => summary.agents += 1,
-                                Err(error) => {
-                                    let failure = AgentFailure::Output { agent: name, error };
-                                    tracing::error!("{}: {failure}", prepared.label);
-                                    summary.agent_failures.push(failure);
-                                }
-                            }
-                        }
-                        Prepared::Failed(failure) => {
-                            match &failure {
-                                AgentFailure::Eval { site, error } => {
-                                    tracing::error!("{site}: {error}; no file for this agent")
-                                }
-                                AgentFailure::Output { .. } => {
-                                    tracing::error!("{}: {failure}", prepared.label)
-                                }
-                            }
-                            summary.agent_failures.push(failure);
-                        }
-                    }
+                    collect(agent, &prepared.label, &mut sink, &mut summary);
                 }
             }
         },
@@ -211,7 +179,7 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     })?;
     summary.sites = report.sites;
     summary.calls = report.calls;
-    if let Some(batch) = batch {
+    if let Sink::Spool(batch, staged_agents) = sink {
         for (result, agent) in batch.commit().into_iter().zip(staged_agents) {
             match result {
                 Ok(path) => {
@@ -234,6 +202,49 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         saver.finish()?;
     }
     Ok(summary)
+}
+
+/// Where agents go during a run.
+enum Sink<'a> {
+    /// Staged data files, and the name of each staged agent in order.
+    Spool(pandora::SpoolBatch, Vec<String>),
+    Print(&'a mut dyn Write),
+}
+
+/// Takes one prepared agent in site order: adds its file to the batch, prints it, or
+/// reports why it has none.
+fn collect(agent: Prepared, label: &str, sink: &mut Sink<'_>, summary: &mut MistSummary) {
+    let failure = match (agent, sink) {
+        (Prepared::Staged { name, file }, Sink::Spool(batch, staged_agents)) => {
+            // Counted when the batch commits.
+            batch.add(file);
+            staged_agents.push(name);
+            return;
+        }
+        (Prepared::Rendered { name, xml }, Sink::Print(out)) => match print_xml(&mut **out, &xml) {
+            Ok(()) => {
+                summary.agents += 1;
+                return;
+            }
+            Err(error) => AgentFailure::Output { agent: name, error },
+        },
+        (Prepared::Failed(failure), _) => failure,
+        // prepare_site follows the sink's target, so this does not occur; if it did, the
+        // agent is reported rather than lost.
+        (Prepared::Staged { name, .. } | Prepared::Rendered { name, .. }, _) => {
+            AgentFailure::Output {
+                agent: name,
+                error: "prepared for another output than this run's".to_owned(),
+            }
+        }
+    };
+    match &failure {
+        AgentFailure::Eval { error, .. } => {
+            tracing::error!("{label}: {error}; no file for this agent")
+        }
+        AgentFailure::Output { .. } => tracing::error!("{label}: {failure}"),
+    }
+    summary.agent_failures.push(failure);
 }
 
 /// Where a site's agents go, as the fetching threads see it.

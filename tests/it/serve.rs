@@ -247,12 +247,8 @@ fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
         "",
     ));
     serve.start_with_stdin(Stdio::piped());
-    let mut second = Command::new(bin("monbridge"))
-        .args(["serve", "--config"])
-        .arg(serve.config_path())
-        .env_remove("MONBRIDGE_LOG")
-        .env_remove("MONBRIDGE_RULES")
-        .env("NO_COLOR", "1")
+    let mut second = serve
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

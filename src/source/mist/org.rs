@@ -15,7 +15,6 @@ use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page};
-use super::per_site::take_site;
 use super::raw_array::split_array;
 use super::{FetchOptions, list_sites};
 
@@ -45,22 +44,22 @@ pub(super) fn fetch<P: Send>(
             missing.entry(site.clone()).or_default().push(item);
         }
     }
-    // Each site's devices, taken by the thread that builds the site; `None`: no site id.
-    type Slot = Option<(Vec<Box<str>>, Vec<InventoryDevice>)>;
+    // Each site with its devices (`None`: the site has no id), taken once by the thread
+    // that builds it.
+    type Slot = Option<(Value, Option<(Vec<Box<str>>, Vec<InventoryDevice>)>)>;
+    let site_count = sites.len();
     let slots: Vec<Mutex<Slot>> = sites
-        .iter()
+        .into_iter()
         .map(|site| {
-            Mutex::new(site_id(site).map(|id| {
+            let devices = site_id(&site).map(|id| {
                 (
                     stats.by_site.remove(id).unwrap_or_default(),
                     missing.remove(id).unwrap_or_default(),
                 )
-            }))
+            });
+            Mutex::new(Some((site, devices)))
         })
         .collect();
-    let site_count = sites.len();
-    // Each site is taken, once, by the thread that builds it.
-    let sites: Vec<Mutex<Value>> = sites.into_iter().map(Mutex::new).collect();
     let unplaced = stats.by_site.values().map(Vec::len).sum::<usize>() + stats.without_site;
     if unplaced > 0 {
         tracing::debug!("{unplaced} device(s) in the org stats belong to no listed site");
@@ -76,11 +75,13 @@ pub(super) fn fetch<P: Send>(
                 Ok(mut slot) => slot.take(),
                 Err(poisoned) => poisoned.into_inner().take(),
             };
-            let devices = match slot {
+            // Every index is dispatched once, so its slot is full.
+            let (site, devices) = slot.unwrap_or_default();
+            let devices = match devices {
                 None => Err("the site has no id".to_owned()),
                 Some((raw, missing)) => site_devices(&raw, &missing),
             };
-            site_outcome(index, take_site(&sites[index]), devices).map(prepare)
+            site_outcome(index, site, devices).map(prepare)
         },
         |_, outcome| on_site(outcome),
     );

@@ -34,13 +34,12 @@ pub(super) fn fetch<P: Send>(
         concurrency,
         concurrency * 4,
         |index| {
-            let devices = match &ids[index] {
-                None => Err("the site has no id".to_owned()),
-                Some(_) if fatal.get().is_some() => Err(format!(
-                    "not fetched after an earlier failure: {}",
-                    fatal.get().map_or("", String::as_str)
-                )),
-                Some(id) => site_devices(client, id, options.paging).map_err(|error| {
+            let devices = match (&ids[index], fatal.get()) {
+                (None, _) => Err("the site has no id".to_owned()),
+                (Some(_), Some(reason)) => {
+                    Err(format!("not fetched after an earlier failure: {reason}"))
+                }
+                (Some(id), None) => site_devices(client, id, options.paging).map_err(|error| {
                     if error.is_fatal() {
                         let _ = fatal.set(error.to_string());
                     }
@@ -55,7 +54,7 @@ pub(super) fn fetch<P: Send>(
 }
 
 /// The site object out of its slot (a poisoned lock only means another thread panicked).
-pub(super) fn take_site(slot: &Mutex<Value>) -> Value {
+fn take_site(slot: &Mutex<Value>) -> Value {
     match slot.lock() {
         Ok(mut site) => std::mem::take(&mut *site),
         Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),

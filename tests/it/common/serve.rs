@@ -72,6 +72,18 @@ impl Serve {
         self.dir.path().join(relative)
     }
 
+    /// `monbridge serve` on this configuration, in a clean environment, not started.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(bin("monbridge"));
+        command
+            .args(["serve", "--config"])
+            .arg(self.config_path())
+            .env_remove("MONBRIDGE_LOG")
+            .env_remove("MONBRIDGE_RULES")
+            .env("NO_COLOR", "1");
+        command
+    }
+
     /// Starts the daemon and waits until it says it is ready (and, with an HTTP intake, until
     /// that answers).
     pub fn start(&mut self) {
@@ -81,12 +93,8 @@ impl Serve {
     pub fn start_with_stdin(&mut self, stdin: Stdio) {
         assert!(self.child.is_none(), "the daemon is already running");
         self.log = SharedLog::default();
-        let mut child = Command::new(bin("monbridge"))
-            .args(["serve", "--config"])
-            .arg(self.config_path())
-            .env_remove("MONBRIDGE_LOG")
-            .env_remove("MONBRIDGE_RULES")
-            .env("NO_COLOR", "1")
+        let mut child = self
+            .command()
             .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
