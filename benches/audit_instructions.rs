@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
-use monbridge::eval::Params;
+use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 use monbridge::sink::snmp::{Envelope, PduKind, SnmpVersion, encode_into};
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use monbridge::eval::Params;
+use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 
 fn thousand_bindings() -> String {

@@ -11,13 +11,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use monbridge::cli::mist::{
-    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, TokenParser, incomplete,
-    parse_api_url, parse_host, parse_org_id,
-};
-use monbridge::eval::Params;
+use monbridge::cli::mist::{TokenParser, parse_api_url, parse_host, parse_org_id};
+use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
-use monbridge::pipeline::mist::{MistJob, Output, run};
+use monbridge::pipeline::mist::{
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, MistJob, Output, incomplete,
+    run,
+};
 use monbridge::source::mist::{ApiToken, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
 
 /// Monitors the devices of every site of a Juniper Mist organisation: writes one Pandora FMS

@@ -8,7 +8,7 @@ use clap::Args;
 use super::render::{TrapRender, render_mist, render_traps};
 use super::test_cmd::{Case, default_case};
 use super::{CliError, EXIT_OK};
-use crate::eval::Params;
+use crate::lang::Params;
 use crate::lang::{LoadOptions, RuleSet};
 use crate::sink::pandora;
 

@@ -5,24 +5,17 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 
 use super::{CliError, RulesArgs, params_from, parse_key_value};
-use crate::pipeline::mist::{JobError, MistJob, MistSummary, Output, run as run_job};
-use crate::source::mist::{
-    ApiToken, BaseUrl, DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HOST,
-    DEFAULT_PAGE_LIMIT, FetchOptions, MAX_PAGES, Mode, Paging,
+use crate::pipeline::mist::{
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, JobError, MistJob, Output,
+    incomplete, run as run_job,
 };
-
-/// The Pandora data server's spool, where the original plugin writes.
-pub const DEFAULT_DATA_DIR: &str = "/var/spool/pandora/data_in";
-/// The default agent group and name prefix of the original plugin.
-pub const DEFAULT_GROUP: &str = "Mist";
-pub const DEFAULT_PREFIX: &str = "Mist";
+use crate::source::mist::{ApiToken, BaseUrl, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
 
 #[derive(Debug, Clone, Args)]
 pub struct MistArgs {
@@ -75,45 +68,6 @@ pub struct MistArgs {
     /// Print the agents' XML on stdout instead of writing files.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-/// Settings of a Mist fetch that both commands take.
-pub struct FetchSettings<'a> {
-    pub token: &'a ApiToken,
-    pub org: &'a str,
-    /// Checked by [`parse_host`].
-    pub host: Option<&'a str>,
-    /// Checked by [`parse_api_url`].
-    pub api_url: Option<&'a str>,
-    pub timeout: u64,
-    pub org_stats: bool,
-    pub concurrency: usize,
-    pub page_limit: u32,
-}
-
-impl FetchSettings<'_> {
-    pub fn options(&self) -> Result<FetchOptions, String> {
-        let base = match (self.api_url, self.host) {
-            (Some(url), _) => BaseUrl::from_api_url(url),
-            (None, Some(host)) => BaseUrl::from_host(host),
-            (None, None) => BaseUrl::from_host(DEFAULT_HOST),
-        }
-        .map_err(|e| e.to_string())?;
-        let mut options = FetchOptions::new(base, self.token.clone(), self.org);
-        options.mode = if self.org_stats {
-            Mode::OrgStats
-        } else {
-            Mode::PerSite
-        };
-        options.budget = Duration::from_secs(self.timeout);
-        options.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-        options.concurrency = self.concurrency;
-        options.paging = Paging {
-            limit: self.page_limit,
-            max_pages: MAX_PAGES,
-        };
-        Ok(options)
-    }
 }
 
 pub fn run(args: &MistArgs) -> Result<u8, CliError> {
@@ -183,24 +137,6 @@ pub fn run(args: &MistArgs) -> Result<u8, CliError> {
     }
 }
 
-/// Why a run that processed sites still failed.
-pub fn incomplete(summary: &MistSummary) -> String {
-    let mut parts = Vec::new();
-    if !summary.site_failures.is_empty() {
-        parts.push(format!(
-            "{} site(s) could not be fetched and got no file",
-            summary.site_failures.len()
-        ));
-    }
-    if !summary.agent_failures.is_empty() {
-        parts.push(format!(
-            "{} agent(s) failed and got no file",
-            summary.agent_failures.len()
-        ));
-    }
-    format!("the run is incomplete: {}", parts.join("; "))
-}
-
 /// Parses a token without ever echoing it: clap's own messages quote the refused value.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenParser;
@@ -263,7 +199,7 @@ pub fn check_now(text: &str) -> Result<String, String> {
 
 /// An RFC 3339 instant, seen in the local time zone like the Pandora server sees its clock.
 pub fn parse_now(text: &str) -> Result<jiff::Zoned, String> {
-    super::render::parse_time(text)
+    crate::pipeline::mist::parse_time(text)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::eval::Params;
+use crate::lang::Params;
 use crate::lang::{LoadError, LoadOptions, RuleSet};
 
 mod check;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, EXIT_OK};
-use crate::sink::pandora::plugin_package::{PLUGIN_FILE, PackageError, mist_plugin, write_package};
+use crate::package::pandora_plugin::{PLUGIN_FILE, PackageError, mist_plugin, write_package};
 
 #[derive(Debug, Clone, Args)]
 pub struct PandoraPackageArgs {

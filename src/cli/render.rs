@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::{CliError, RenderCommand, params_from, read_input};
-use crate::eval::{EvalError, Explained, Params};
 use crate::lang::RuleSet;
+use crate::lang::{EvalError, Explained, Params};
 use crate::record::{Agent, Trap};
 use crate::sink::pandora;
 use crate::source::audit;
@@ -71,18 +71,9 @@ pub struct TrapRender {
 pub fn parse_now(text: Option<&str>) -> Result<jiff::Zoned, CliError> {
     match text {
         None => Ok(jiff::Zoned::now()),
-        Some(text) => parse_time(text).map_err(|e| CliError::Usage(format!("--now {text:?}: {e}"))),
+        Some(text) => crate::pipeline::mist::parse_time(text)
+            .map_err(|e| CliError::Usage(format!("--now {text:?}: {e}"))),
     }
-}
-
-/// An RFC 3339 time (in the machine's time zone), or one with a `[zone]` suffix.
-pub fn parse_time(text: &str) -> Result<jiff::Zoned, String> {
-    if let Ok(zoned) = text.parse::<jiff::Zoned>() {
-        return Ok(zoned);
-    }
-    text.parse::<jiff::Timestamp>()
-        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::system()))
-        .map_err(|e| format!("expected an RFC 3339 time such as 2024-07-10T10:05:00Z: {e}"))
 }
 
 /// Every audit of the input through the trap bindings.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::render::{Rendered, TrapRender, parse_now, render_mist, render_traps};
 use super::{CliError, RulesArgs};
-use crate::eval::Params;
+use crate::lang::Params;
 use crate::lang::{LoadOptions, RuleSet};
 
 /// The cases of the default rules, embedded with them.

@@ -130,7 +130,7 @@ fn binding_rules(
             .trim()
             .parse()
             .ok()
-            .filter(|i| (1..=crate::lang::check::MAX_OBJECT_INDEX).contains(i))
+            .filter(|i| (1..=crate::record::MAX_OBJECT_INDEX).contains(i))
             .ok_or_else(|| {
                 binding_error(
                     key,

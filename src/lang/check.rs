@@ -4,93 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::eval::program::*;
-use crate::record::{Oid, SnmpType};
+use crate::lang::program::*;
+use crate::record::pandora::{AGENT_FIELDS, MODULE_FIELDS, MODULE_TYPES};
+use crate::record::{MAX_OBJECT_INDEX, Oid, SnmpType};
 
 use super::ast::{self, Expr, ExprKind, Ident, Item, Span, StrPart};
 use super::diag::{Code, Diagnostic};
-
-/// Objects a trap may carry: indexes run from 1 to this.
-pub const MAX_OBJECT_INDEX: u32 = 128;
-
-/// Agent fields, as written in rules, with the `<agent_data>` attribute each one sets.
-pub const AGENT_FIELDS: [(&str, &str); 20] = [
-    ("name", "agent_name"),
-    ("alias", "agent_alias"),
-    ("group", "group"),
-    ("description", "description"),
-    ("os_name", "os_name"),
-    ("os_version", "os_version"),
-    ("interval", "interval"),
-    ("version", "version"),
-    ("address", "address"),
-    ("parent_agent_name", "parent_agent_name"),
-    ("agent_mode", "agent_mode"),
-    ("timezone_offset", "timezone_offset"),
-    ("custom_id", "custom_id"),
-    ("url_address", "url_address"),
-    ("latitude", "latitude"),
-    ("longitude", "longitude"),
-    ("altitude", "altitude"),
-    ("position_description", "position_description"),
-    ("secondary_groups", "secondary_groups"),
-    ("timestamp", "timestamp"),
-];
-
-/// Optional `<module>` children Pandora's data server reads (besides name, type and data).
-pub const MODULE_FIELDS: [&str; 38] = [
-    "description",
-    "unit",
-    "module_group",
-    "tags",
-    "custom_id",
-    "min",
-    "max",
-    "post_process",
-    "min_warning",
-    "max_warning",
-    "min_critical",
-    "max_critical",
-    "str_warning",
-    "str_critical",
-    "warning_inverse",
-    "critical_inverse",
-    "critical_instructions",
-    "warning_instructions",
-    "unknown_instructions",
-    "status",
-    "disabled",
-    "quiet",
-    "timestamp",
-    "min_ff_event",
-    "min_ff_event_normal",
-    "min_ff_event_warning",
-    "min_ff_event_critical",
-    "ff_type",
-    "ff_timeout",
-    "each_ff",
-    "module_ff_interval",
-    "crontab",
-    "cron_interval",
-    "module_parent",
-    "module_parent_unlink",
-    "alert_template",
-    "extended_info",
-    "ff_event",
-];
-
-/// Pandora module types an agent file may declare.
-pub const MODULE_TYPES: [&str; 9] = [
-    "generic_data",
-    "generic_proc",
-    "generic_data_string",
-    "generic_data_inc",
-    "generic_data_inc_abs",
-    "async_proc",
-    "async_data",
-    "async_string",
-    "keep_alive",
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RuleKind {
@@ -679,7 +598,7 @@ impl<'a> Checker<'a> {
     fn constant_fits(&mut self, value: &Node, snmp_type: SnmpType) {
         if let NodeKind::Const(constant @ (Const::Number(_) | Const::Str(_) | Const::Bool(_))) =
             &value.kind
-            && let Err(message) = crate::eval::constant_as_snmp(constant, snmp_type)
+            && let Err(message) = super::snmp_value::constant_as_snmp(constant, snmp_type)
         {
             self.report(
                 Diagnostic::error(

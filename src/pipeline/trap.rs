@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::eval::Params;
+use crate::lang::Params;
 use crate::lang::RuleSet;
 use crate::sink::snmp::Sender;
 use crate::source::audit::decode_input;

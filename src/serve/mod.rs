@@ -26,7 +26,7 @@ use std::time::Duration;
 
 pub use config::{Config, ConfigError};
 
-use crate::eval::Params;
+use crate::lang::Params;
 use crate::lang::{LoadOptions, RuleSet};
 use crate::sink::snmp::usm::{EngineError, EngineId, LocalEngine};
 use dead_letter::DeadLetter;

@@ -621,9 +621,7 @@ fn create_segment(dir: &Path, first: u64) -> Result<(PathBuf, File), QueueError>
 }
 
 fn sync_dir(dir: &Path) -> Result<(), QueueError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error("cannot flush", dir))
+    crate::files::sync_dir(dir).map_err(io_error("cannot flush", dir))
 }
 
 fn writer_loop(shared: &Shared, active: (u64, File), appends: &mpsc::Receiver<Append>) {
@@ -740,14 +738,9 @@ fn read_cursor(path: &Path) -> Result<u64, QueueError> {
 
 /// Replaces a cursor file atomically: a crash leaves the old value or the new one.
 fn write_cursor(dir: &Path, name: &str, seq: u64) -> Result<(), QueueError> {
-    let temporary = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    let mut file = File::create(&temporary).map_err(io_error("cannot create", &temporary))?;
-    file.write_all(format!("{seq}\n").as_bytes())
-        .and_then(|()| file.sync_data())
-        .map_err(io_error("cannot write", &temporary))?;
-    fs::rename(&temporary, &path).map_err(io_error("cannot replace", &path))?;
-    sync_dir(dir)
+    crate::files::replace(&path, format!("{seq}\n").as_bytes())
+        .map_err(io_error("cannot replace", &path))
 }
 
 #[cfg(test)]

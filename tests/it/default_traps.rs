@@ -2,7 +2,7 @@
 //! Fledge's three shapes): the decoded varbind table and the BER hex of the SNMPv2c Trap,
 //! with request-id, sysUpTime and the time of receipt fixed.
 
-use monbridge::eval::Params;
+use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 use monbridge::sink::snmp::{Envelope, PduKind, SnmpVersion, describe};
 

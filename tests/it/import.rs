@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use monbridge::eval::Params;
 use monbridge::import::link_audit_trap::{ImportError, import};
+use monbridge::lang::Params;
 use monbridge::lang::RuleSet;
 use monbridge::record::SnmpValue;
 use serde_json::Value;

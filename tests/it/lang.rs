@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use monbridge::eval::Params;
+use monbridge::lang::Params;
 use monbridge::lang::diag::Code;
 use monbridge::lang::{LoadOptions, RuleSet};
 use proptest::prelude::*;

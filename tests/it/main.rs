@@ -8,6 +8,7 @@ mod docs;
 mod fledge_plugin;
 mod import;
 mod lang;
+mod layering;
 mod mib;
 mod mist;
 mod package;

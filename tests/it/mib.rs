@@ -285,7 +285,7 @@ fn base_modules_are_vendored() {
 /// object's SNMP type.
 #[test]
 fn default_rules_send_only_what_the_mib_defines() {
-    use monbridge::eval::Params;
+    use monbridge::lang::Params;
     use monbridge::lang::{LoadOptions, RuleSet};
 
     let mib = load_pmc_mib();

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use monbridge::eval::Params;
+use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 use monbridge::record::SnmpValue;
 use monbridge::sink::snmp::usm::{

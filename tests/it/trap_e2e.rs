@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use monbridge::eval::Params;
+use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 use monbridge::record::Trap;
 

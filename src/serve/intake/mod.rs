@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::dead_letter::{DeadLetter, DeadLetterError};
 use super::metrics::{Metrics, add};
 use super::queue::{Queue, QueueError, Receipt};
-use crate::eval::Params;
+use crate::lang::Params;
 use crate::lang::RuleSet;
 use crate::record::Trap;
 

@@ -397,27 +397,11 @@ impl PollLoop {
     /// Writes the cursor atomically (temporary file, fsync, rename, fsync of the folder).
     fn save(&mut self, cursor: Cursor) -> Result<(), String> {
         let text = serde_json::to_vec(&cursor).map_err(|e| e.to_string())?;
-        write_atomically(&self.cursor_path, &text)
+        crate::files::replace(&self.cursor_path, &text)
             .map_err(|e| format!("cannot write {}: {e}", self.cursor_path.display()))?;
         self.cursor = Some(cursor);
         Ok(())
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temporary = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_data()?;
-    std::fs::rename(&temporary, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 fn hex_md5(bytes: &[u8]) -> String {

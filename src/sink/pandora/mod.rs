@@ -40,7 +40,6 @@
 
 pub mod error;
 pub mod hygiene;
-pub mod plugin_package;
 pub mod spool;
 mod validate;
 mod xml;

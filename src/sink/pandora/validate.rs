@@ -7,32 +7,7 @@ use std::collections::HashSet;
 use super::error::{Problem, SpoolError};
 use super::hygiene;
 use crate::record::Agent;
-
-/// Root attributes that change what the data server does with the file, or clash with the
-/// structure written here.
-const RESERVED_ATTRIBUTES: [(&str, &str); 5] = [
-    (
-        "agent_name",
-        "it is the agent's name, written from the record's name",
-    ),
-    (
-        "server_name",
-        "it makes Pandora read the file as a server description",
-    ),
-    (
-        "connection_source",
-        "it sends the file to an enterprise hook",
-    ),
-    ("ipam_source", "it sends the file to an enterprise hook"),
-    (
-        "module",
-        "XML::Simple would mix it with the <module> elements",
-    ),
-];
-
-/// `<module>` children written from the module itself. `datalist` is reserved too: Pandora
-/// reads it instead of `<data>`, and it holds elements, not text.
-const RESERVED_FIELDS: [&str; 4] = ["name", "type", "data", "datalist"];
+use crate::record::pandora::{RESERVED_ATTRIBUTES, RESERVED_FIELDS};
 
 /// An agent after hygiene and validation; borrowed from the record where nothing changed.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 //! a persisted, growing boots counter, traps would vanish silently after a restart.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -184,7 +184,7 @@ impl LocalEngine {
     }
 
     /// Starts the engine: reads the boots counter of `id` from `state_dir` (0 when there is
-    /// none), adds one and writes it back atomically (temporary file, then rename) before any
+    /// none), adds one and writes it back atomically (temporary file, rename, folder flushed) before any
     /// message is sent.
     pub fn start(id: EngineId, state_dir: &Path) -> Result<LocalEngine, EngineError> {
         std::fs::create_dir_all(state_dir).map_err(|source| EngineError::CreateDir {
@@ -214,7 +214,12 @@ impl LocalEngine {
         if boots >= MAX_ENGINE_VALUE {
             return Err(EngineError::BootsExhausted { path });
         }
-        write_atomically(state_dir, &path, format!("{boots}\n").as_bytes())?;
+        crate::files::replace(&path, format!("{boots}\n").as_bytes()).map_err(|source| {
+            EngineError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
         tracing::info!(engine_id = %id, boots, state = %path.display(), "SNMP engine started");
         Ok(LocalEngine::new(id, boots))
     }
@@ -231,20 +236,6 @@ impl LocalEngine {
 /// own count without touching the other's.
 pub fn boots_file(state_dir: &Path, id: &EngineId) -> PathBuf {
     state_dir.join(format!("engine-{}.boots", id.to_hex()))
-}
-
-fn write_atomically(dir: &Path, path: &Path, content: &[u8]) -> Result<(), EngineError> {
-    let failed = |source: io::Error| EngineError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let mut temporary = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-    temporary.write_all(content).map_err(failed)?;
-    temporary.as_file().sync_all().map_err(failed)?;
-    temporary
-        .persist(path)
-        .map_err(|error| failed(error.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

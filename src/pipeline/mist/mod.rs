@@ -12,6 +12,12 @@
 //! write fails is reported and gets no file. The run succeeds only if every site was
 //! fetched, evaluated and written.
 
+mod settings;
+
+pub use settings::{
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, incomplete, parse_time,
+};
+
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,8 +25,9 @@ use std::time::{Duration, Instant};
 use jiff::Zoned;
 use serde_json::Value;
 
-use crate::eval::{EvalError, Params};
+use crate::files::AtomicFile;
 use crate::lang::RuleSet;
+use crate::lang::{EvalError, Params};
 use crate::record::Agent;
 use crate::sink::pandora;
 use crate::source::mist::{self, DocumentWriter, FetchFailure, FetchOptions, SiteFailure};
@@ -367,24 +374,17 @@ fn check_spool(dir: &Path) -> Result<(), JobError> {
 /// and renamed at the end, so an interrupted run leaves no half document.
 struct Saver {
     path: PathBuf,
-    writer: Option<DocumentWriter<io::BufWriter<tempfile::NamedTempFile>>>,
+    writer: Option<DocumentWriter<io::BufWriter<AtomicFile>>>,
     error: Option<io::Error>,
 }
 
 impl Saver {
     fn create(path: &Path) -> Result<Saver, JobError> {
-        let dir = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
         let failed = |source| JobError::Save {
             path: path.to_owned(),
             source,
         };
-        let file = tempfile::Builder::new()
-            .prefix(".monbridge-document-")
-            .tempfile_in(dir)
-            .map_err(failed)?;
+        let file = AtomicFile::create(path).map_err(failed)?;
         let writer = DocumentWriter::new(io::BufWriter::new(file)).map_err(failed)?;
         Ok(Saver {
             path: path.to_owned(),
@@ -419,7 +419,6 @@ impl Saver {
             .map_err(failed)?
             .into_inner()
             .map_err(|e| failed(e.into_error()))?;
-        file.persist(&self.path).map_err(|e| failed(e.error))?;
-        Ok(())
+        file.commit().map_err(failed)
     }
 }

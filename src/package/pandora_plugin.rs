@@ -31,9 +31,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use zip::CompressionMethod;
+
+use crate::files::AtomicFile;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
-use crate::cli::mist::{DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX};
+use crate::pipeline::mist::{DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX};
 
 /// The extension the console requires to read the macros.
 pub const PACKAGE_EXTENSION: &str = "pspz2";
@@ -248,34 +250,24 @@ pub fn write_package(
         return Err(PackageError::NotExecutable(binary.to_owned()));
     }
 
-    let dir = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".pspz2-");
-    // A package is copied and uploaded by others: the usual 0644 (less the umask) rather
-    // than the temporary file's private 0600.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let temp = builder
-        .tempfile_in(&dir)
-        .map_err(|source| PackageError::CreateTemp {
-            dir: dir.clone(),
-            source,
-        })?;
     let write_error = |source: io::Error| PackageError::Write {
         path: out.to_owned(),
         source,
     };
-    let file = temp.reopen().map_err(write_error)?;
-    write_zip(file, &ini, &executable)?;
-    temp.as_file().sync_all().map_err(write_error)?;
-    let package_bytes = temp.as_file().metadata().map_err(write_error)?.len();
-    temp.persist(out).map_err(|e| write_error(e.error))?;
+    // A package is copied and uploaded by others: the usual 0644 (less the umask) rather
+    // than a temporary file's private 0600.
+    let mut file = AtomicFile::create_with_mode(out, Some(0o644)).map_err(|source| {
+        PackageError::CreateTemp {
+            dir: out
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            source,
+        }
+    })?;
+    write_zip(file.as_file_mut(), &ini, &executable)?;
+    let package_bytes = file.as_file_mut().metadata().map_err(write_error)?.len();
+    file.commit().map_err(write_error)?;
     Ok(PackageSummary {
         out: out.to_owned(),
         binary_bytes: executable.len() as u64,
@@ -283,7 +275,7 @@ pub fn write_package(
     })
 }
 
-fn write_zip(file: File, ini: &str, executable: &[u8]) -> Result<(), PackageError> {
+fn write_zip(file: &mut File, ini: &str, executable: &[u8]) -> Result<(), PackageError> {
     // Entries keep zip's default 1980-01-01 time, so one input always gives the same bytes.
     let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
     let mut zip = ZipWriter::new(file);

@@ -1,7 +1,5 @@
-//! Records: the plain data the interpreter produces and the sinks consume.
-//!
-//! Records know nothing of the rules language nor of the wire formats, so snapshot
-//! tests can lock them independently of both.
+//! SNMP records: the notifications trap bindings build, with their objects' OIDs, types and
+//! values. They know nothing of the wire format; `sink::snmp` encodes them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,47 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// One Pandora FMS agent, built by an agent mapping.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Agent {
-    /// Name of the agent mapping that built it.
-    pub rule: String,
-    /// `agent_name`: the agent's identity in Pandora.
-    pub name: String,
-    /// Other `<agent_data>` attributes (`agent_alias`, `group`, `interval`, ...), in rule order,
-    /// keyed by their Pandora attribute name.
-    pub attributes: Vec<(String, String)>,
-    pub modules: Vec<Module>,
-}
-
-impl Agent {
-    pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One Pandora module of an agent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Module {
-    pub name: String,
-    /// Pandora module type, e.g. `generic_data`, `generic_proc`.
-    pub module_type: String,
-    pub data: String,
-    /// Optional `<module>` children (`description`, `unit`, `min_critical`, ...) in rule order.
-    pub fields: Vec<(String, String)>,
-}
-
-impl Module {
-    pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
+/// Objects a trap may carry: indexes run from 1 to this.
+pub const MAX_OBJECT_INDEX: u32 = 128;
 
 /// One SNMP notification, built by a trap binding. The sender adds `sysUpTime.0` and
 /// `snmpTrapOID.0` in front of `varbinds` when it encodes the PDU.

@@ -1,11 +1,8 @@
-//! The interpreter: evaluates a loaded [`RuleSet`] over a document into records.
+//! The interpreter: evaluates the compiled [`Program`] over a document into records.
 //!
 //! Evaluation is strict: a path that is missing, or a value of the wrong type, is an
 //! [`EvalError`] naming the rule, the place in the rules and what was there instead,
 //! unless the rule says what to use (`??`, `default()`). Nothing silently becomes empty.
-
-pub mod program;
-pub mod value;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -13,12 +10,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::lang::RuleSet;
-use crate::lang::ast::{BinOp, Span};
-use crate::lang::diag::Code;
-use crate::record::{Agent, Module, Oid, SnmpType, SnmpValue, Trap, VarBind};
-use program::*;
-use value::{Val, format_number, values_equal};
+use super::ast::{BinOp, Span};
+use super::diag::{Code, SourceMap};
+use super::program::*;
+use super::snmp_value::{Misfit, snmp_value};
+use super::value::{self, Val, values_equal};
+use crate::record::{Agent, Module, Trap, VarBind};
 
 /// `param.*` values given by the caller (`--param k=v`, the plugin's `-p`/`-g`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,102 +85,58 @@ impl Fail {
 
 type Eval<T> = Result<T, Fail>;
 
-impl RuleSet {
-    /// Runs every agent mapping over a Mist document (`{"sites": [...]}`): one result per
-    /// agent, in rule and document order. A failed agent does not stop the others.
-    pub fn agents(&self, document: &Value, params: &Params) -> Vec<Result<Agent, EvalError>> {
-        self.run_agents(document, params, false)
-            .into_iter()
-            .map(|r| r.map(|(agent, _)| agent))
-            .collect()
-    }
-
-    /// Like [`agents`](Self::agents), with every output field explained.
-    pub fn explain_agents(
-        &self,
-        document: &Value,
-        params: &Params,
-    ) -> Vec<Result<(Agent, Vec<Explained>), EvalError>> {
-        self.run_agents(document, params, true)
-    }
-
-    /// Runs every trap binding over one normalised audit: one result per binding whose
-    /// condition holds. An empty result means no binding matched.
-    pub fn traps(&self, audit: &Value, params: &Params) -> Vec<Result<Trap, EvalError>> {
-        self.run_traps(audit, params, false)
-            .into_iter()
-            .map(|r| r.map(|(trap, _)| trap))
-            .collect()
-    }
-
-    /// Like [`traps`](Self::traps), with every object explained.
-    pub fn explain_traps(
-        &self,
-        audit: &Value,
-        params: &Params,
-    ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
-        self.run_traps(audit, params, true)
-    }
-
-    pub fn has_agent_mappings(&self) -> bool {
-        !self.program.agents.is_empty()
-    }
-
-    pub fn has_trap_bindings(&self) -> bool {
-        !self.program.traps.is_empty()
-    }
-
-    fn run_agents(
-        &self,
-        document: &Value,
-        params: &Params,
-        explain: bool,
-    ) -> Vec<Result<(Agent, Vec<Explained>), EvalError>> {
-        let mut results = Vec::new();
-        for rule in &self.program.agents {
-            let mut ev = Evaluator::new(self, &rule.name, document, params, explain);
-            let items = match ev.iteration(&rule.each) {
-                Ok(items) => items,
-                Err(fail) => {
-                    results.push(Err(ev.error(fail)));
-                    continue;
-                }
-            };
-            for item in items {
-                ev.set_var(rule.each.slot, item);
-                results.push(ev.agent(rule).map_err(|fail| ev.error(fail)));
+pub(super) fn run_agents(
+    program: &Program,
+    sources: &SourceMap,
+    document: &Value,
+    params: &Params,
+    explain: bool,
+) -> Vec<Result<(Agent, Vec<Explained>), EvalError>> {
+    let mut results = Vec::new();
+    for rule in &program.agents {
+        let mut ev = Evaluator::new(sources, &rule.name, document, params, explain);
+        let items = match ev.iteration(&rule.each) {
+            Ok(items) => items,
+            Err(fail) => {
+                results.push(Err(ev.error(fail)));
+                continue;
             }
+        };
+        for item in items {
+            ev.set_var(rule.each.slot, item);
+            results.push(ev.agent(rule).map_err(|fail| ev.error(fail)));
         }
-        results
     }
+    results
+}
 
-    fn run_traps(
-        &self,
-        audit: &Value,
-        params: &Params,
-        explain: bool,
-    ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
-        let mut results = Vec::new();
-        let source = audit
-            .as_object()
-            .and_then(|audit| value::member(audit, "source"))
-            .and_then(Value::as_str);
-        let traps = &self.program.traps;
-        for &position in self.program.trap_index.candidates(source) {
-            let rule = &traps[position];
-            let mut ev = Evaluator::new(self, &rule.name, audit, params, explain);
-            match ev.condition(&rule.condition) {
-                Ok(false) => {}
-                Ok(true) => results.push(ev.trap(rule).map_err(|fail| ev.error(fail))),
-                Err(fail) => results.push(Err(ev.error(fail))),
-            }
+pub(super) fn run_traps(
+    program: &Program,
+    sources: &SourceMap,
+    audit: &Value,
+    params: &Params,
+    explain: bool,
+) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
+    let mut results = Vec::new();
+    let source = audit
+        .as_object()
+        .and_then(|audit| value::member(audit, "source"))
+        .and_then(Value::as_str);
+    let traps = &program.traps;
+    for &position in program.trap_index.candidates(source) {
+        let rule = &traps[position];
+        let mut ev = Evaluator::new(sources, &rule.name, audit, params, explain);
+        match ev.condition(&rule.condition) {
+            Ok(false) => {}
+            Ok(true) => results.push(ev.trap(rule).map_err(|fail| ev.error(fail))),
+            Err(fail) => results.push(Err(ev.error(fail))),
         }
-        results
     }
+    results
 }
 
 struct Evaluator<'a> {
-    rules: &'a RuleSet,
+    sources: &'a SourceMap,
     rule: &'a str,
     document: &'a Value,
     params: &'a Params,
@@ -196,14 +149,14 @@ struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     fn new(
-        rules: &'a RuleSet,
+        sources: &'a SourceMap,
         rule: &'a str,
         document: &'a Value,
         params: &'a Params,
         explain: bool,
     ) -> Evaluator<'a> {
         Evaluator {
-            rules,
+            sources,
             rule,
             document,
             params,
@@ -226,7 +179,7 @@ impl<'a> Evaluator<'a> {
         EvalError {
             code,
             rule: self.rule.to_owned(),
-            location: self.rules.sources.location(span),
+            location: self.sources.location(span),
             message,
         }
     }
@@ -322,9 +275,15 @@ impl<'a> Evaluator<'a> {
         let mut varbinds = Vec::with_capacity(rule.objects.len());
         for object in &rule.objects {
             self.begin_explain();
-            let result = self
-                .eval(&object.value)
-                .and_then(|value| snmp_value(&value, object.snmp_type, object.value.span));
+            let result = self.eval(&object.value).and_then(|value| {
+                snmp_value(&value, object.snmp_type).map_err(|misfit| match misfit {
+                    Misfit::Null(message) => Fail::Missing {
+                        span: object.value.span,
+                        message,
+                    },
+                    Misfit::Wrong(message) => Fail::wrong(Code::E0303, object.value.span, message),
+                })
+            });
             self.end_explain(
                 || format!("object {} {}", object.index, object.name),
                 &object.value,
@@ -367,8 +326,8 @@ impl<'a> Evaluator<'a> {
         };
         self.explained.push(Explained {
             target: target(),
-            location: self.rules.sources.location(node.span),
-            expression: self.rules.sources.snippet(node.span).to_owned(),
+            location: self.sources.location(node.span),
+            expression: self.sources.snippet(node.span).to_owned(),
             reads: std::mem::take(reads),
             value,
         });
@@ -395,7 +354,7 @@ impl<'a> Evaluator<'a> {
                 span,
                 message: format!(
                     "`{}` is null; give a fallback with `??`",
-                    self.rules.sources.snippet(span)
+                    self.sources.snippet(span)
                 ),
             }),
             other => other.to_text().ok_or_else(|| {
@@ -404,7 +363,7 @@ impl<'a> Evaluator<'a> {
                     span,
                     format!(
                         "`{}` is {}, not text; pick a field or use join()",
-                        self.rules.sources.snippet(span),
+                        self.sources.snippet(span),
                         other.kind()
                     ),
                 )
@@ -766,7 +725,7 @@ impl<'a> Evaluator<'a> {
                 node.span,
                 format!(
                     "`{}` is {}, not a list",
-                    self.rules.sources.snippet(node.span),
+                    self.sources.snippet(node.span),
                     value.kind()
                 ),
             )
@@ -779,101 +738,5 @@ fn list_or_none(items: &[&str]) -> String {
         "nothing".to_owned()
     } else {
         items.join(", ")
-    }
-}
-
-/// Checks a constant against an SNMP type when the rules load.
-pub(crate) fn constant_as_snmp(constant: &Const, snmp_type: SnmpType) -> Result<SnmpValue, String> {
-    let value = match constant {
-        Const::Null => Val::Null,
-        Const::Bool(b) => Val::Bool(*b),
-        Const::Number(n) => Val::Number(*n),
-        Const::Str(s) => Val::Str(Cow::Borrowed(s)),
-        Const::Missing(message) => return Err(message.clone()),
-    };
-    snmp_value(&value, snmp_type, Span::default()).map_err(|fail| match fail {
-        Fail::Missing { message, .. } | Fail::Wrong { message, .. } => message,
-    })
-}
-
-/// Converts a value to the object's SNMP type.
-fn snmp_value(value: &Val<'_>, snmp_type: SnmpType, span: Span) -> Eval<SnmpValue> {
-    let misfit = |what: String| Fail::wrong(Code::E0303, span, what);
-    let number = |value: &Val<'_>| -> Option<f64> {
-        match value {
-            Val::Number(n) => Some(*n),
-            Val::Str(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
-        }
-    };
-    let whole = |value: &Val<'_>, min: f64, max: f64| -> Eval<u64> {
-        match number(value) {
-            Some(n) if n.fract() == 0.0 && n >= min && n <= max => Ok(n as i64 as u64),
-            _ => Err(misfit(format!(
-                "{} does not fit {} (a whole number from {} to {})",
-                value.preview(),
-                snmp_type.smi_name(),
-                format_number(min),
-                format_number(max)
-            ))),
-        }
-    };
-    match snmp_type {
-        SnmpType::OctetString => match value {
-            Val::Null => Err(Fail::Missing {
-                span,
-                message: "the value is null; give a fallback with `??`".to_owned(),
-            }),
-            other => match other.to_text() {
-                Some(text) => Ok(SnmpValue::OctetString(text.into_owned().into_bytes())),
-                None => Err(misfit(format!(
-                    "{} cannot be an OCTET STRING; pick a field or use join()",
-                    other.kind()
-                ))),
-            },
-        },
-        SnmpType::Integer => match number(value) {
-            Some(n) if n.fract() == 0.0 && n >= f64::from(i32::MIN) && n <= f64::from(i32::MAX) => {
-                Ok(SnmpValue::Integer(n as i32))
-            }
-            _ => Err(misfit(format!(
-                "{} does not fit INTEGER (a whole number from -2147483648 to 2147483647)",
-                value.preview()
-            ))),
-        },
-        SnmpType::Gauge32 => whole(value, 0.0, 4294967295.0).map(|n| SnmpValue::Gauge32(n as u32)),
-        SnmpType::Counter32 => {
-            whole(value, 0.0, 4294967295.0).map(|n| SnmpValue::Counter32(n as u32))
-        }
-        SnmpType::TimeTicks => {
-            whole(value, 0.0, 4294967295.0).map(|n| SnmpValue::TimeTicks(n as u32))
-        }
-        SnmpType::Counter64 => match value {
-            // Counters beyond 2^53 lose precision as f64; parse text exactly.
-            Val::Str(s) => s
-                .trim()
-                .parse::<u64>()
-                .map(SnmpValue::Counter64)
-                .map_err(|_| misfit(format!("{} does not fit Counter64", value.preview()))),
-            _ => whole(value, 0.0, 18446744073709551615.0).map(SnmpValue::Counter64),
-        },
-        SnmpType::IpAddress => match value {
-            Val::Str(s) => s
-                .trim()
-                .parse::<std::net::Ipv4Addr>()
-                .map(|ip| SnmpValue::IpAddress(ip.octets()))
-                .map_err(|_| misfit(format!("{} is not an IPv4 address", value.preview()))),
-            other => Err(misfit(format!(
-                "{} is not an IPv4 address",
-                other.preview()
-            ))),
-        },
-        SnmpType::ObjectId => match value {
-            Val::Str(s) => s
-                .parse::<Oid>()
-                .map(SnmpValue::ObjectId)
-                .map_err(|e| misfit(format!("{} is not an OID: {e}", value.preview()))),
-            other => Err(misfit(format!("{} is not an OID", other.preview()))),
-        },
     }
 }

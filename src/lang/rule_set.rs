@@ -1,0 +1,128 @@
+//! [`RuleSet`]: the loaded, checked rules, and everything callers do with them.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::diag::{Diagnostic, Severity, SourceMap};
+use super::eval::{self, EvalError, Explained, Params};
+use super::load::{DEFAULT_RULES, LoadError, LoadOptions, read_dir};
+use super::program::{Program, TrapIndex};
+use super::{check, syntax};
+use crate::record::{Agent, Trap};
+
+/// A loaded, checked set of rules.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub(crate) program: Program,
+    pub(crate) sources: SourceMap,
+    warnings: Vec<Diagnostic>,
+}
+
+impl RuleSet {
+    /// Loads every `*.rules` file of the folder (or the embedded defaults) and checks them.
+    pub fn load(options: &LoadOptions) -> Result<RuleSet, LoadError> {
+        let files = match &options.dir {
+            Some(dir) => read_dir(dir)?,
+            None => DEFAULT_RULES
+                .iter()
+                .map(|(name, text)| (format!("<embedded>/{name}"), (*text).to_owned()))
+                .collect(),
+        };
+        RuleSet::from_sources(files, &options.env)
+    }
+
+    /// Loads rules from `(name, text)` pairs, as if they were files of one folder.
+    pub fn from_sources(
+        files: Vec<(String, String)>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<RuleSet, LoadError> {
+        let mut sources = SourceMap::default();
+        let mut items = Vec::new();
+        let mut diagnostics = Vec::new();
+        for (name, text) in files {
+            let id = sources.add(name, text);
+            let text = sources.file(id).map(|f| f.text.as_str()).unwrap_or("");
+            let (file_items, file_diagnostics) = syntax::parse_file(id, text);
+            items.extend(file_items);
+            diagnostics.extend(file_diagnostics);
+        }
+        let (mut program, check_diagnostics) =
+            check::check(&items, &check::EnvSource { overrides: env });
+        program.trap_index = TrapIndex::build(&program.traps);
+        diagnostics.extend(check_diagnostics);
+        diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
+        if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+            return Err(LoadError::new(diagnostics, sources));
+        }
+        Ok(RuleSet {
+            program,
+            sources,
+            warnings: diagnostics,
+        })
+    }
+
+    /// Diagnostics that did not stop the rules from loading.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The source files the rules came from.
+    pub fn sources(&self) -> &SourceMap {
+        &self.sources
+    }
+
+    /// Names of the agent mappings and trap bindings, in file order.
+    pub fn rule_names(&self) -> Vec<&str> {
+        self.program
+            .agents
+            .iter()
+            .map(|a| a.name.as_str())
+            .chain(self.program.traps.iter().map(|t| &*t.name))
+            .collect()
+    }
+
+    /// Runs every agent mapping over a Mist document (`{"sites": [...]}`): one result per
+    /// agent, in rule and document order. A failed agent does not stop the others.
+    pub fn agents(&self, document: &Value, params: &Params) -> Vec<Result<Agent, EvalError>> {
+        eval::run_agents(&self.program, &self.sources, document, params, false)
+            .into_iter()
+            .map(|r| r.map(|(agent, _)| agent))
+            .collect()
+    }
+
+    /// Like [`agents`](Self::agents), with every output field explained.
+    pub fn explain_agents(
+        &self,
+        document: &Value,
+        params: &Params,
+    ) -> Vec<Result<(Agent, Vec<Explained>), EvalError>> {
+        eval::run_agents(&self.program, &self.sources, document, params, true)
+    }
+
+    /// Runs every trap binding over one normalised audit: one result per binding whose
+    /// condition holds. An empty result means no binding matched.
+    pub fn traps(&self, audit: &Value, params: &Params) -> Vec<Result<Trap, EvalError>> {
+        eval::run_traps(&self.program, &self.sources, audit, params, false)
+            .into_iter()
+            .map(|r| r.map(|(trap, _)| trap))
+            .collect()
+    }
+
+    /// Like [`traps`](Self::traps), with every object explained.
+    pub fn explain_traps(
+        &self,
+        audit: &Value,
+        params: &Params,
+    ) -> Vec<Result<(Trap, Vec<Explained>), EvalError>> {
+        eval::run_traps(&self.program, &self.sources, audit, params, true)
+    }
+
+    pub fn has_agent_mappings(&self) -> bool {
+        !self.program.agents.is_empty()
+    }
+
+    pub fn has_trap_bindings(&self) -> bool {
+        !self.program.traps.is_empty()
+    }
+}
