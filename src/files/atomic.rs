@@ -134,7 +134,11 @@ mod tests {
         file.write_all(b"x").unwrap();
         file.commit().unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // At most 0644 (the umask may take bits away), at least the owner's read and write.
+        assert_eq!(mode & !0o644, 0);
         assert_eq!(mode & 0o600, 0o600);
-        assert_eq!(mode & 0o077 & !0o022, 0);
+        replace(&dir.path().join("private"), b"x").unwrap();
+        let private = std::fs::metadata(dir.path().join("private")).unwrap();
+        assert_eq!(private.permissions().mode() & 0o777, 0o600);
     }
 }
