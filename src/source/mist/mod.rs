@@ -24,7 +24,6 @@ mod ordered;
 mod org;
 mod pagination;
 mod per_site;
-mod raw_array;
 mod token;
 
 use std::time::Duration;

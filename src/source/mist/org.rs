@@ -9,13 +9,13 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::client::MistClient;
 use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page};
-use super::raw_array::split_array;
 use super::{FetchOptions, list_sites};
 
 /// Fetches the three lists and hands over every site; returns the number of sites.
@@ -131,10 +131,14 @@ fn device_stats(client: &MistClient, org: &str, paging: Paging) -> Result<Groupe
                 path: response.path.clone(),
                 message,
             };
-            let text = std::str::from_utf8(&response.body).map_err(|e| not_json(e.to_string()))?;
-            let devices = split_array(text).map_err(|e| not_json(e.to_string()))?;
+            // Kept as the elements' text, not as values: the org-wide list must be held whole
+            // before it can be grouped by site, and text costs its size in bytes, where
+            // `serde_json::Value`s cost several times that. Each element is parsed whole
+            // later, once, when its site is built.
+            let devices: Vec<&RawValue> =
+                serde_json::from_slice(&response.body).map_err(|e| not_json(e.to_string()))?;
             for (n, device) in devices.iter().enumerate() {
-                let key: DeviceKey = serde_json::from_str(device)
+                let key: DeviceKey = serde_json::from_str(device.get())
                     .map_err(|e| not_json(format!("device #{}: {e}", n + 1)))?;
                 if let Some(Value::String(mac)) = key.mac {
                     grouped.macs.insert(mac);
@@ -145,7 +149,7 @@ fn device_stats(client: &MistClient, org: &str, paging: Paging) -> Result<Groupe
                             .by_site
                             .entry(site)
                             .or_default()
-                            .push(Box::from(*device));
+                            .push(Box::from(device.get()));
                     }
                     _ => grouped.without_site += 1,
                 }
