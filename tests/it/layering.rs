@@ -476,4 +476,24 @@ fn the_checker_reads_grouped_and_relative_imports() {
         Some(vec!["serve".to_owned(), "queue".to_owned()])
     );
     assert_eq!(resolve(&here, &["std".into(), "fs".into()], &modules), None);
+
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("intake".to_owned(), BTreeSet::from(["metrics".to_owned()])),
+        ("metrics".to_owned(), BTreeSet::from(["queue".to_owned()])),
+        ("queue".to_owned(), BTreeSet::from(["intake".to_owned()])),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        find_cycle(&graph),
+        Some(
+            vec!["intake", "metrics", "queue", "intake"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        )
+    );
+    let mut acyclic = graph;
+    acyclic.remove("queue");
+    assert_eq!(find_cycle(&acyclic), None);
 }
