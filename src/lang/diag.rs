@@ -22,6 +22,8 @@ pub enum Code {
     E0103,
     /// A rules file could not be read or is too large.
     E0104,
+    /// Rules nested too deep or an expression too long.
+    E0105,
     /// A path starts with a name that is neither a root nor a loop variable.
     E0201,
     /// A call names a function that does not exist.
@@ -69,11 +71,12 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 27] = [
         Code::E0101,
         Code::E0102,
         Code::E0103,
         Code::E0104,
+        Code::E0105,
         Code::E0201,
         Code::E0202,
         Code::E0203,
@@ -104,6 +107,7 @@ impl Code {
             Code::E0102 => "malformed OID",
             Code::E0103 => "unknown string escape",
             Code::E0104 => "unreadable rules file",
+            Code::E0105 => "rules nested too deep",
             Code::E0201 => "unknown root",
             Code::E0202 => "unknown function",
             Code::E0203 => "wrong arguments",

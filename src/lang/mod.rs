@@ -6,6 +6,7 @@ pub mod ast;
 pub mod check;
 pub mod diag;
 pub mod eval;
+pub mod limits;
 mod load;
 pub mod program;
 mod rule_set;

@@ -12,6 +12,7 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
 use super::diag::{Code, Diagnostic};
+use super::limits;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar/rules.pest"]
@@ -34,6 +35,23 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
         .op(Op::infix(Rule::op_coalesce, Assoc::Right))
 });
 
+fn is_operator(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::op_not
+            | Rule::op_or
+            | Rule::op_and
+            | Rule::op_eq
+            | Rule::op_ne
+            | Rule::op_le
+            | Rule::op_ge
+            | Rule::op_lt
+            | Rule::op_gt
+            | Rule::op_in
+            | Rule::op_coalesce
+    )
+}
+
 /// Keywords that may start a top-level item; a syntax error resumes at the next line that
 /// starts with one of them, so one mistake does not hide the errors after it.
 const ITEM_KEYWORDS: [&str; 3] = ["agent", "trap", "objects"];
@@ -45,7 +63,16 @@ const KEYWORDS: [&str; 13] = [
 ];
 
 /// Parses one file. Returns every item that parsed and a diagnostic for every item that did not.
+/// Whatever the text, the items returned are shallow enough for the checker and the
+/// interpreter (see [`limits`]).
 pub fn parse_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
+    if let Some(offset) = limits::too_deep(text) {
+        return (Vec::new(), vec![limits::nesting_diagnostic(file, offset)]);
+    }
+    limits::with_large_stack(|| parse_checked_file(file, text))
+}
+
+fn parse_checked_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut items = Vec::new();
     let mut diagnostics = Vec::new();
     match RulesParser::parse(Rule::file, text) {
@@ -512,8 +539,19 @@ impl Lowering {
     }
 
     fn expr(&self, pair: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) -> Expr {
-        let diagnostics = std::cell::RefCell::new(diagnostics);
-        self.pratt(pair.into_inner(), &diagnostics)
+        let span = self.span(&pair);
+        let cell = std::cell::RefCell::new(&mut *diagnostics);
+        let expr = self.pratt(pair.into_inner(), &cell);
+        match limits::deepest_beyond_limit(&expr) {
+            None => expr,
+            Some(deep) => {
+                diagnostics.push(limits::depth_diagnostic(deep));
+                Expr {
+                    kind: ExprKind::Null,
+                    span,
+                }
+            }
+        }
     }
 
     fn pratt(
@@ -521,6 +559,22 @@ impl Lowering {
         pairs: Pairs<'_, Rule>,
         diagnostics: &std::cell::RefCell<&mut Vec<Diagnostic>>,
     ) -> Expr {
+        // The Pratt parser recurses once per prefix or right-associative operator: count them
+        // first, flat, and refuse a chain too long to build.
+        if let Some(operator) = pairs
+            .clone()
+            .filter(|p| is_operator(p.as_rule()))
+            .nth(limits::MAX_OPERATORS)
+        {
+            let span = self.span(&operator);
+            diagnostics
+                .borrow_mut()
+                .push(limits::operators_diagnostic(span));
+            return Expr {
+                kind: ExprKind::Null,
+                span,
+            };
+        }
         PRATT
             .map_primary(|p| self.primary(p, diagnostics))
             .map_prefix(|op, operand| Expr {

@@ -9,6 +9,7 @@ mod fledge_plugin;
 mod import;
 mod lang;
 mod layering;
+mod limits;
 mod mib;
 mod mist;
 mod package;

@@ -3,6 +3,7 @@
 use super::{Checker, Flags, RuleKind, Scope, arity, seg};
 use crate::lang::ast::{self, Expr, ExprKind, Ident, Span, StrPart};
 use crate::lang::diag::{Code, Diagnostic};
+use crate::lang::limits::{self, MAX_NESTING};
 use crate::lang::program::*;
 
 impl<'a> Checker<'a> {
@@ -294,6 +295,19 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
+        // The JSONPath parser recurses per bracket, and runs when rules load and reload.
+        if limits::query_too_deep(&text) {
+            self.report(
+                Diagnostic::error(
+                    Code::E0105,
+                    query.span,
+                    format!("this query nests deeper than the {MAX_NESTING} levels rules allow"),
+                )
+                .label("too deep")
+                .help("write a flatter query, or read the value with a dotted path"),
+            );
+            return None;
+        }
         let compiled = match jsonpath_rust::parser::parse_json_path(&text) {
             Ok(compiled) => compiled,
             Err(error) => {
