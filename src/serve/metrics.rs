@@ -27,7 +27,8 @@ type CounterOf = fn(&DestinationCounters) -> u64;
 pub struct Metrics {
     /// Audits decoded from any intake.
     pub received: AtomicU64,
-    /// Audits at least one trap binding matched.
+    /// Audits trap bindings matched, every one of which made a notification (an audit with a
+    /// binding that failed counts as dead-lettered instead).
     pub matched: AtomicU64,
     /// Audits no trap binding matched (nothing to send).
     pub unmatched: AtomicU64,
@@ -115,7 +116,7 @@ impl Metrics {
         );
         counter(
             "audits_matched_total",
-            "Audits at least one trap binding matched.",
+            "Audits matched whose every matching trap binding made a notification.",
             get(&self.matched),
         );
         counter(
