@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::listen::ListenError;
+
 /// Counters of one destination (or failover group).
 #[derive(Debug, Default)]
 pub struct DestinationCounters {
@@ -224,8 +226,8 @@ impl MetricsServer {
         address: std::net::SocketAddr,
         metrics: Arc<Metrics>,
         queue: Arc<super::queue::Queue>,
-    ) -> Result<MetricsServer, super::intake::http::ListenError> {
-        let listen_error = |reason: String| super::intake::http::ListenError { address, reason };
+    ) -> Result<MetricsServer, ListenError> {
+        let listen_error = |reason: String| ListenError { address, reason };
         let server = tiny_http::Server::http(address).map_err(|e| listen_error(e.to_string()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);

@@ -16,6 +16,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod delivery;
 pub mod intake;
+pub mod listen;
 pub mod metrics;
 pub mod queue;
 
@@ -31,8 +32,9 @@ use crate::lang::{LoadOptions, RuleSet};
 use crate::sink::snmp::usm::{EngineError, EngineId, LocalEngine};
 use dead_letter::DeadLetter;
 use delivery::Delivery;
-use intake::http::{HttpIntake, ListenError};
+use intake::http::HttpIntake;
 use intake::{Processor, Rules, SharedRules};
+use listen::ListenError;
 use metrics::{Metrics, MetricsServer};
 use queue::{Queue, QueueError};
 

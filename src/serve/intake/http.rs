@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::{Outcome, Processor};
+use crate::serve::listen::ListenError;
 use crate::serve::metrics::add;
 use crate::serve::queue::{QueueError, Receipt};
 use crate::source::audit::{MAX_INPUT_BYTES, decode_input};
@@ -36,13 +37,6 @@ pub struct HttpIntake {
     receivers: Vec<JoinHandle<()>>,
     responder: Option<JoinHandle<()>>,
     finished: Option<mpsc::Sender<Finished>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {address}: {reason}")]
-pub struct ListenError {
-    pub address: SocketAddr,
-    pub reason: String,
 }
 
 impl HttpIntake {
