@@ -1,6 +1,9 @@
 //! Intakes: where audits come in. Every intake hands decoded audits to the [`Processor`], which
 //! runs the rules once, dead-letters what they cannot evaluate, and turns the rest into queue
 //! records; an intake acknowledges only once its records are durable.
+//!
+//! Each intake is started by its own constructor and runs as an [`Intake`], so the daemon
+//! stops them all the same way.
 
 pub mod http;
 pub mod rest;
@@ -19,6 +22,19 @@ use crate::lang::Params;
 use crate::lang::RuleSet;
 use crate::pipeline::audit::{Outcome as Evaluated, evaluate, label};
 use crate::record::Trap;
+
+/// A running intake. On SIGTERM the daemon calls [`stop_accepting`](Self::stop_accepting) on
+/// every intake, closes the queue, then calls [`finish`](Self::finish) on every intake.
+pub trait Intake {
+    /// For log lines: `http`, `fledge`, `stdin`.
+    fn name(&self) -> &'static str;
+    /// Stops taking audits. Once it returns, the intake appends nothing more to the queue;
+    /// appends already made may still be waiting for their commit.
+    fn stop_accepting(&mut self);
+    /// After the queue is closed (so every pending append has completed): answers what was
+    /// taken and releases the intake's threads.
+    fn finish(self: Box<Self>);
+}
 
 /// The rules in force and the parameters they read; replaced whole on reload.
 #[derive(Debug)]
