@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use super::{CliError, RenderCommand, params_from, read_input};
 use crate::lang::RuleSet;
 use crate::lang::{EvalError, Explained, Params};
+use crate::pipeline;
+use crate::pipeline::audit::Outcome;
 use crate::record::{Agent, Trap};
 use crate::sink::pandora;
 use crate::source::audit;
@@ -76,7 +78,8 @@ pub fn parse_now(text: Option<&str>) -> Result<jiff::Zoned, CliError> {
     }
 }
 
-/// Every audit of the input through the trap bindings.
+/// Every audit of the input through the trap bindings: each notification to stdout, each
+/// binding that fails to the errors.
 pub fn render_traps(
     rules: &RuleSet,
     input: &[u8],
@@ -94,52 +97,46 @@ pub fn render_traps(
             }
         };
         let source = audit.get("source").and_then(Value::as_str).unwrap_or("?");
-        let results: Vec<Result<(Trap, Vec<Explained>), EvalError>> = if options.explain {
-            rules.explain_traps(&audit, params)
+        let label = pipeline::audit::label(Some(number), &audit);
+        let outcome = if options.explain {
+            pipeline::audit::explain(rules, params, &audit)
         } else {
-            rules
-                .traps(&audit, params)
-                .into_iter()
-                .map(|r| r.map(|t| (t, Vec::new())))
-                .collect()
+            pipeline::audit::evaluate(rules, params, &audit).map(|trap| (trap, Vec::new()))
         };
-        if results.is_empty() {
+        let Outcome::Matched {
+            notifications,
+            errors,
+        } = outcome
+        else {
             if options.json {
                 let line = json!({"audit": number, "source": source, "matched": false});
                 let _ = writeln!(out.stdout, "{line}");
             } else {
-                let _ = writeln!(
-                    out.stdout,
-                    "# audit {number} ({source}): no trap binding matches\n"
-                );
+                let _ = writeln!(out.stdout, "# {label}: no trap binding matches\n");
             }
             continue;
-        }
-        for result in results {
-            match result {
-                Ok((trap, explained)) => {
-                    if options.json {
-                        let _ = writeln!(
-                            out.stdout,
-                            "{}",
-                            trap_json(number, source, &trap, &explained)
-                        );
-                    } else {
-                        let _ = writeln!(out.stdout, "# audit {number} ({source})");
-                        out.stdout.push_str(&trap.table());
-                        if options.explain {
-                            out.stdout.push_str(&explain_text(&explained));
-                        }
-                        if options.hex {
-                            out.stdout.push_str(&trap_hex(&trap));
-                        }
-                        out.stdout.push('\n');
-                    }
+        };
+        for (trap, explained) in notifications {
+            if options.json {
+                let _ = writeln!(
+                    out.stdout,
+                    "{}",
+                    trap_json(number, source, &trap, &explained)
+                );
+            } else {
+                let _ = writeln!(out.stdout, "# {label}");
+                out.stdout.push_str(&trap.table());
+                if options.explain {
+                    out.stdout.push_str(&explain_text(&explained));
                 }
-                Err(error) => out
-                    .errors
-                    .push(format!("audit {number} ({source}): {error}")),
+                if options.hex {
+                    out.stdout.push_str(&trap_hex(&trap));
+                }
+                out.stdout.push('\n');
             }
+        }
+        for error in errors {
+            out.errors.push(format!("{label}: {error}"));
         }
     }
     out

@@ -1,19 +1,20 @@
 //! The audit → SNMP job: decode audits, evaluate trap bindings, deliver notifications.
 //!
-//! Nothing is dropped silently: an input item that does not decode, or an audit whose rules
-//! fail, is logged and written to the reject log; an audit no binding matches is counted and
+//! Nothing is dropped silently: an input item that does not decode, or an audit a binding of
+//! which fails, is logged and written to the reject log; an audit no binding matches is counted and
 //! logged; every delivery failure is logged and counted.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::audit::{self, Outcome};
+use crate::files::{AppendError, JsonLines};
 use crate::lang::Params;
 use crate::lang::RuleSet;
-use crate::sink::snmp::Sender;
+use crate::record::Trap;
+use crate::sink::snmp::{Delivery, Sender};
 use crate::source::audit::decode_input;
 
 /// Counts for the one-line report at the end of a run.
@@ -25,7 +26,8 @@ pub struct Summary {
     pub matched: usize,
     /// Audits no binding matched.
     pub unmatched: usize,
-    /// Items that did not decode, and audits with a binding that failed.
+    /// Items that did not decode, and audits with a binding that failed (their other
+    /// bindings' notifications are still sent).
     pub rejected: usize,
     /// Notifications the rules made and that could be encoded.
     pub notifications: usize,
@@ -60,23 +62,11 @@ impl fmt::Display for Summary {
     }
 }
 
-/// The reject log could not be written: the job stops, since it could no longer keep its
-/// promise to record every rejected item.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write the reject file {}: {source}", path.display())]
-pub struct RejectError {
-    pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
-}
-
 /// Where rejected items go: JSON lines `{"error": "...", "audit": ...}` appended to a file
 /// (opened on the first rejection, so a clean run leaves no file behind), or nowhere.
 #[derive(Debug, Default)]
 pub struct RejectLog {
-    path: Option<PathBuf>,
-    file: Option<File>,
-    written: usize,
+    file: Option<JsonLines>,
 }
 
 impl RejectLog {
@@ -85,55 +75,40 @@ impl RejectLog {
         RejectLog::default()
     }
 
-    /// Rejections are also appended to `path`.
+    /// Rejections are also appended to `path`. Not flushed line by line: a one-shot run has
+    /// no acknowledgement to hold back until the line is on disk.
     pub fn to_file(path: &Path) -> RejectLog {
         RejectLog {
-            path: Some(path.to_owned()),
-            ..RejectLog::default()
+            file: Some(JsonLines::new("reject file", path)),
         }
     }
 
     /// Lines written so far.
     pub fn written(&self) -> usize {
-        self.written
+        self.file.as_ref().map_or(0, JsonLines::written)
     }
 
-    pub fn record(&mut self, error: &str, audit: &Value) -> Result<(), RejectError> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let failed = |source| RejectError {
-            path: path.clone(),
-            source,
-        };
-        if self.file.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(failed)?;
-            self.file = Some(file);
+    /// Records a rejected item; an error stops the job, since it could no longer keep its
+    /// promise to record every rejected item.
+    pub fn record(&mut self, error: &str, audit: &Value) -> Result<(), AppendError> {
+        match &mut self.file {
+            Some(file) => file.append(&json!({ "error": error, "audit": audit })),
+            None => Ok(()),
         }
-        let mut line = json!({ "error": error, "audit": audit }).to_string();
-        line.push('\n');
-        if let Some(file) = &mut self.file {
-            // One write per line: in append mode a whole line lands, or the write fails.
-            file.write_all(line.as_bytes()).map_err(failed)?;
-        }
-        self.written += 1;
-        Ok(())
     }
 }
 
 /// Runs the job over one input: every audit through the rules, every notification to every
-/// destination of `sender`.
+/// destination of `sender`. Counts follow the partial-failure rule of [`audit`]: an audit
+/// with a binding that fails (or a notification that cannot be encoded) is rejected, while
+/// the notifications of its other bindings are still sent.
 pub fn run(
     input: &[u8],
     rules: &RuleSet,
     params: &Params,
     sender: &mut Sender,
     rejects: &mut RejectLog,
-) -> Result<Summary, RejectError> {
+) -> Result<Summary, AppendError> {
     let mut summary = Summary::default();
     let items = decode_input(input);
     let raw_items = RawItems::new(input, items.len());
@@ -149,51 +124,23 @@ pub fn run(
                 continue;
             }
         };
-        let label = audit_label(number, &audit);
-        let results = rules.traps(&audit, params);
-        if results.is_empty() {
-            tracing::warn!("{label}: no trap binding matched");
-            summary.unmatched += 1;
-            continue;
-        }
-        let mut errors = Vec::new();
-        for result in results {
-            let trap = match result {
-                Ok(trap) => trap,
-                Err(error) => {
-                    errors.push(error.to_string());
-                    continue;
-                }
-            };
-            let deliveries = match sender.send(&trap) {
-                Ok(deliveries) => deliveries,
-                Err(error) => {
-                    errors.push(format!("trap `{}`: {error}", trap.rule));
-                    continue;
-                }
-            };
-            summary.notifications += 1;
-            for delivery in deliveries {
-                summary.sent += 1;
-                match &delivery.result {
-                    Ok(()) => {
-                        summary.delivered += 1;
-                        tracing::info!(
-                            "{label}: trap `{}` delivered to {} ({} attempt(s))",
-                            trap.rule,
-                            delivery.destination,
-                            delivery.attempts
-                        );
-                    }
-                    Err(error) => {
-                        summary.failed += 1;
-                        tracing::error!(
-                            "{label}: trap `{}` not delivered to {}: {error}",
-                            trap.rule,
-                            delivery.destination
-                        );
-                    }
-                }
+        let label = audit::label(Some(number), &audit);
+        let (traps, eval_errors) = match audit::evaluate(rules, params, &audit) {
+            Outcome::Unmatched => {
+                tracing::warn!("{label}: no trap binding matched");
+                summary.unmatched += 1;
+                continue;
+            }
+            Outcome::Matched {
+                notifications,
+                errors,
+            } => (notifications, errors),
+        };
+        let mut errors: Vec<String> = eval_errors.iter().map(ToString::to_string).collect();
+        for trap in traps {
+            match sender.send(&trap) {
+                Ok(deliveries) => deliver(&mut summary, &label, &trap, &deliveries),
+                Err(error) => errors.push(format!("trap `{}`: {error}", trap.rule)),
             }
         }
         if errors.is_empty() {
@@ -208,11 +155,30 @@ pub fn run(
     Ok(summary)
 }
 
-/// `audit 3 (STLNK)`: position in the input, and the audit code when there is one.
-fn audit_label(number: usize, audit: &Value) -> String {
-    match audit.get("source").and_then(Value::as_str) {
-        Some(source) => format!("audit {number} ({source})"),
-        None => format!("audit {number}"),
+/// Counts and logs what became of one notification at each destination.
+fn deliver(summary: &mut Summary, label: &str, trap: &Trap, deliveries: &[Delivery]) {
+    summary.notifications += 1;
+    for delivery in deliveries {
+        summary.sent += 1;
+        match &delivery.result {
+            Ok(()) => {
+                summary.delivered += 1;
+                tracing::info!(
+                    "{label}: trap `{}` delivered to {} ({} attempt(s))",
+                    trap.rule,
+                    delivery.destination,
+                    delivery.attempts
+                );
+            }
+            Err(error) => {
+                summary.failed += 1;
+                tracing::error!(
+                    "{label}: trap `{}` not delivered to {}: {error}",
+                    trap.rule,
+                    delivery.destination
+                );
+            }
+        }
     }
 }
 

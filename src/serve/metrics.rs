@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::listen::ListenError;
+
 /// Counters of one destination (or failover group).
 #[derive(Debug, Default)]
 pub struct DestinationCounters {
@@ -27,7 +29,8 @@ type CounterOf = fn(&DestinationCounters) -> u64;
 pub struct Metrics {
     /// Audits decoded from any intake.
     pub received: AtomicU64,
-    /// Audits at least one trap binding matched.
+    /// Audits trap bindings matched, every one of which made a notification (an audit with a
+    /// binding that failed counts as dead-lettered instead).
     pub matched: AtomicU64,
     /// Audits no trap binding matched (nothing to send).
     pub unmatched: AtomicU64,
@@ -115,7 +118,7 @@ impl Metrics {
         );
         counter(
             "audits_matched_total",
-            "Audits at least one trap binding matched.",
+            "Audits matched whose every matching trap binding made a notification.",
             get(&self.matched),
         );
         counter(
@@ -223,8 +226,8 @@ impl MetricsServer {
         address: std::net::SocketAddr,
         metrics: Arc<Metrics>,
         queue: Arc<super::queue::Queue>,
-    ) -> Result<MetricsServer, super::intake::http::ListenError> {
-        let listen_error = |reason: String| super::intake::http::ListenError { address, reason };
+    ) -> Result<MetricsServer, ListenError> {
+        let listen_error = |reason: String| ListenError { address, reason };
         let server = tiny_http::Server::http(address).map_err(|e| listen_error(e.to_string()))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);

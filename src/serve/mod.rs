@@ -16,11 +16,11 @@ pub mod config;
 pub mod dead_letter;
 pub mod delivery;
 pub mod intake;
+pub mod listen;
 pub mod metrics;
 pub mod queue;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::Duration;
 
@@ -31,8 +31,11 @@ use crate::lang::{LoadOptions, RuleSet};
 use crate::sink::snmp::usm::{EngineError, EngineId, LocalEngine};
 use dead_letter::DeadLetter;
 use delivery::Delivery;
-use intake::http::{HttpIntake, ListenError};
-use intake::{Processor, Rules, SharedRules};
+use intake::http::HttpIntake;
+use intake::rest::Poller;
+use intake::stdin::StdinIntake;
+use intake::{Intake, Processor, Rules, SharedRules};
+use listen::ListenError;
 use metrics::{Metrics, MetricsServer};
 use queue::{Queue, QueueError};
 
@@ -194,30 +197,29 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
         )?),
         None => None,
     };
-    let intake_stop = Arc::new(AtomicBool::new(false));
-    let mut http = match config.intakes.http {
-        Some(address) => Some(HttpIntake::start(address, Arc::clone(&processor))?),
-        None => None,
-    };
-    let fledge = match &config.intakes.fledge {
-        Some(fledge) => Some(intake::rest::Poller::start(
+    let mut intakes: Vec<Box<dyn Intake>> = Vec::new();
+    if let Some(address) = config.intakes.http {
+        intakes.push(Box::new(HttpIntake::start(
+            address,
+            Arc::clone(&processor),
+        )?));
+    }
+    if let Some(fledge) = &config.intakes.fledge {
+        intakes.push(Box::new(Poller::start(
             fledge.clone(),
             &config.state_dir,
             Arc::clone(&processor),
-        )?),
-        None => None,
-    };
+        )?));
+    }
     if config.intakes.stdin {
-        // Not joined at exit: a read from stdin cannot be interrupted.
-        intake::stdin::start(
-            std::io::stdin(),
-            Arc::clone(&processor),
-            Arc::clone(&intake_stop),
-        )
-        .map_err(|source| ServeError::Io {
-            what: "start the stdin intake",
-            source,
-        })?;
+        let stdin =
+            StdinIntake::start(std::io::stdin(), Arc::clone(&processor)).map_err(|source| {
+                ServeError::Io {
+                    what: "start the stdin intake",
+                    source,
+                }
+            })?;
+        intakes.push(Box::new(stdin));
     }
     tracing::info!(
         "monbridge serve ready: {} destination(s), policy {}, state in {}",
@@ -256,19 +258,16 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     }
 
     // Drain: stop taking audits, commit and answer what was taken, stop the workers.
-    intake_stop.store(true, Ordering::Relaxed);
-    if let Some(http) = &mut http {
-        http.stop_accepting();
-    }
-    if let Some(fledge) = fledge {
-        fledge.stop();
+    for intake in &mut intakes {
+        intake.stop_accepting();
+        tracing::debug!("{} intake: no longer taking audits", intake.name());
     }
     if let Some(delivery) = &delivery {
         delivery.request_stop();
     }
     queue.close();
-    if let Some(http) = &mut http {
-        http.finish();
+    for intake in intakes {
+        intake.finish();
     }
     if let Some(delivery) = delivery.take() {
         delivery.stop();

@@ -14,6 +14,7 @@ mod mib;
 mod mist;
 mod package;
 mod pandora;
+mod partial_failure;
 mod serve;
 mod serve_v3;
 mod snmp;

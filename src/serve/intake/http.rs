@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use super::{Outcome, Processor};
+use super::{Intake, Outcome, Processor};
+use crate::serve::listen::ListenError;
 use crate::serve::metrics::add;
 use crate::serve::queue::{QueueError, Receipt};
 use crate::source::audit::{MAX_INPUT_BYTES, decode_input};
@@ -36,13 +37,6 @@ pub struct HttpIntake {
     receivers: Vec<JoinHandle<()>>,
     responder: Option<JoinHandle<()>>,
     finished: Option<mpsc::Sender<Finished>>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {address}: {reason}")]
-pub struct ListenError {
-    pub address: SocketAddr,
-    pub reason: String,
 }
 
 impl HttpIntake {
@@ -112,19 +106,28 @@ impl HttpIntake {
         self.address
     }
 
-    /// Stops taking requests; those already read are still answered (once the queue commits
-    /// or closes). The listening socket closes when the last receiver ends.
-    pub fn stop_accepting(&mut self) {
+    fn stop_receivers(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for receiver in self.receivers.drain(..) {
             let _ = receiver.join();
         }
     }
+}
 
-    /// Waits until every request read has been answered. Call after the queue is closed, so
-    /// every pending append has run its completion.
-    pub fn finish(&mut self) {
-        self.stop_accepting();
+impl Intake for HttpIntake {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    /// Stops taking requests; those already read are still answered (once the queue commits
+    /// or closes). The listening socket closes when the last receiver ends.
+    fn stop_accepting(&mut self) {
+        self.stop_receivers();
+    }
+
+    /// Waits until every request read has been answered.
+    fn finish(mut self: Box<Self>) {
+        self.stop_receivers();
         self.finished.take();
         if let Some(responder) = self.responder.take() {
             let _ = responder.join();
@@ -134,7 +137,7 @@ impl HttpIntake {
 
 impl Drop for HttpIntake {
     fn drop(&mut self) {
-        self.stop_accepting();
+        self.stop_receivers();
     }
 }
 

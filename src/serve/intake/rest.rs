@@ -1,5 +1,8 @@
 //! The Fledge REST intake: polls `GET /fledge/audit` (newest first, paged with `limit` and
-//! `skip`, optionally filtered by `source`) and queues the entries it has not seen yet.
+//! `skip`, optionally filtered by `source`) through [`source::fledge::Client`] and queues the
+//! entries it has not seen yet.
+//!
+//! [`source::fledge::Client`]: crate::source::fledge::Client
 //!
 //! Fledge gives audit entries no id, so the position is a cursor: the newest timestamp queued
 //! plus the identities (MD5 of the normalised audit) of the entries queued at exactly that
@@ -21,15 +24,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
-use reqwest::blocking::Client;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Processor;
+use super::{Intake, Processor};
 use crate::serve::config::FledgeConfig;
 use crate::serve::queue::QueueError;
 use crate::source::audit::decode_input;
+use crate::source::fledge::{AuditQuery, Client, ClientError, Settings};
 
 /// Pages one poll walks at most: a log that grew by more than this between two polls is
 /// taken in several polls, oldest last... so the walk stops and logs it instead.
@@ -41,6 +43,8 @@ const FULL_WAIT: Duration = Duration::from_millis(500);
 pub enum PollerError {
     #[error("fledge intake: {0}")]
     Setup(String),
+    #[error("fledge intake: {0}")]
+    Client(#[from] ClientError),
 }
 
 /// Where the poller is in the audit log.
@@ -56,7 +60,7 @@ pub struct Cursor {
 /// A running poller.
 pub struct Poller {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Poller {
@@ -65,7 +69,12 @@ impl Poller {
         state_dir: &Path,
         processor: Arc<Processor>,
     ) -> Result<Poller, PollerError> {
-        let client = build_client(&config)?;
+        let client = Client::new(Settings {
+            url: config.url.clone(),
+            token: config.token.clone(),
+            timeout: config.timeout,
+            ca_file: config.ca_file.clone(),
+        })?;
         let cursor_path = state_dir.join("fledge-cursor.json");
         let cursor = match std::fs::read(&cursor_path) {
             Ok(bytes) => Some(serde_json::from_slice::<Cursor>(&bytes).map_err(|e| {
@@ -96,35 +105,30 @@ impl Poller {
             .name("fledge-intake".into())
             .spawn(move || poller.run())
             .map_err(|e| PollerError::Setup(e.to_string()))?;
-        Ok(Poller { stop, thread })
-    }
-
-    /// Stops after the poll in progress (its audits are queued and its cursor written).
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
+        Ok(Poller {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
-fn build_client(config: &FledgeConfig) -> Result<Client, PollerError> {
-    let mut builder = Client::builder()
-        .timeout(config.timeout)
-        .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-        .user_agent(concat!("monbridge/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca_file) = &config.ca_file {
-        let pem = std::fs::read(ca_file)
-            .map_err(|e| PollerError::Setup(format!("cannot read {}: {e}", ca_file.display())))?;
-        let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-            PollerError::Setup(format!(
-                "{} is not a PEM certificate: {e}",
-                ca_file.display()
-            ))
-        })?;
-        builder = builder.add_root_certificate(certificate);
+impl Intake for Poller {
+    fn name(&self) -> &'static str {
+        "fledge"
     }
-    builder
-        .build()
-        .map_err(|e| PollerError::Setup(format!("cannot set up the HTTP client: {e}")))
+
+    /// Stops after the poll in progress, waiting for it: its audits are queued and its
+    /// cursor written while the queue still takes appends.
+    fn stop_accepting(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn finish(mut self: Box<Self>) {
+        self.stop_accepting();
+    }
 }
 
 struct PollLoop {
@@ -151,7 +155,7 @@ impl PollLoop {
     }
 
     fn run(&mut self) {
-        tracing::info!("fledge intake: polling {}/fledge/audit", self.config.url);
+        tracing::info!("fledge intake: polling {}/fledge/audit", self.client.url());
         while !self.stopping() {
             let started = Instant::now();
             match self.poll() {
@@ -296,40 +300,14 @@ impl PollLoop {
 
     /// One page, newest first, and whether it was full (more may follow).
     fn fetch(&mut self, page: u32) -> Result<(Vec<Entry>, bool), String> {
-        let mut query = vec![
-            ("limit", self.config.page_size.to_string()),
-            ("skip", (page * self.config.page_size).to_string()),
-        ];
-        if !self.config.source.is_empty() {
-            query.push(("source", self.config.source.join(",")));
-        }
-        let url = format!("{}/fledge/audit", self.config.url);
-        let mut full_url =
-            reqwest::Url::parse(&url).map_err(|e| format!("{url} is not a URL: {e}"))?;
-        full_url.query_pairs_mut().extend_pairs(&query);
-        let mut request = self.client.get(full_url).header(ACCEPT, "application/json");
-        if let Some(token) = &self.config.token {
-            let mut value = HeaderValue::from_str(token)
-                .map_err(|_| "the token cannot be sent in an HTTP header".to_owned())?;
-            value.set_sensitive(true);
-            request = request.header(AUTHORIZATION, value);
-        }
-        let response = request
-            .send()
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .map_err(|e| format!("GET {url}: reading the body: {}", error_chain(&e)))?;
-        if !status.is_success() {
-            let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            return Err(format!("GET {url}: HTTP {status}: {excerpt}"));
-        }
-        let document: Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("GET {url}: the answer is not JSON: {e}"))?;
-        let Some(raw_entries) = document.get("audit").and_then(Value::as_array) else {
-            return Err(format!("GET {url}: the answer has no \"audit\" list"));
-        };
+        let raw_entries = self
+            .client
+            .audit(&AuditQuery {
+                limit: self.config.page_size,
+                skip: page.saturating_mul(self.config.page_size),
+                source: &self.config.source,
+            })
+            .map_err(|e| e.to_string())?;
         let full_page = raw_entries.len() as u64 >= u64::from(self.config.page_size);
         let mut entries = Vec::with_capacity(raw_entries.len());
         for (index, raw) in raw_entries.iter().enumerate() {
@@ -409,18 +387,4 @@ fn hex_md5(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::Processor;
+use super::{Intake, Processor};
 use crate::serve::queue::QueueError;
 use crate::source::audit::{MAX_AUDIT_BYTES, decode_input};
 
@@ -20,16 +20,43 @@ const MAX_LINES_PER_APPEND: usize = 1000;
 /// Wait before trying a full queue again.
 const FULL_WAIT: Duration = Duration::from_millis(500);
 
-/// Reads `input` on its own thread until end of file or until `stop` is set (checked between
-/// lines: a read in progress is not interrupted).
-pub fn start(
-    input: impl Read + Send + 'static,
-    processor: Arc<Processor>,
+/// A running stdin intake.
+pub struct StdinIntake {
     stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("stdin-intake".into())
-        .spawn(move || run(input, &processor, &stop))
+    /// Never joined: a read from stdin cannot be interrupted, so the thread may outlive the
+    /// drain; it ends with the process.
+    _thread: JoinHandle<()>,
+}
+
+impl StdinIntake {
+    /// Reads `input` on its own thread until end of file or until the intake is stopped
+    /// (checked between lines: a read in progress is not interrupted).
+    pub fn start(
+        input: impl Read + Send + 'static,
+        processor: Arc<Processor>,
+    ) -> std::io::Result<StdinIntake> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("stdin-intake".into())
+            .spawn(move || run(input, &processor, &thread_stop))?;
+        Ok(StdinIntake {
+            stop,
+            _thread: thread,
+        })
+    }
+}
+
+impl Intake for StdinIntake {
+    fn name(&self) -> &'static str {
+        "stdin"
+    }
+
+    fn stop_accepting(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn finish(self: Box<Self>) {}
 }
 
 fn run(input: impl Read, processor: &Processor, stop: &AtomicBool) {
