@@ -79,9 +79,15 @@ pub fn parse_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
 fn parse_checked_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut items = Vec::new();
     let mut diagnostics = Vec::new();
-    match RulesParser::parse(Rule::file, text) {
+    // Editors on Windows may start a UTF-8 file with a byte-order mark: not part of the rules.
+    let start = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    match RulesParser::parse(Rule::file, &text[start..]) {
         Ok(mut pairs) => {
-            let lowering = Lowering { file, base: 0 };
+            let lowering = Lowering { file, base: start };
             if let Some(file_pair) = pairs.next() {
                 for pair in file_pair.into_inner() {
                     if pair.as_rule() != Rule::EOI {
@@ -90,17 +96,23 @@ fn parse_checked_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
                 }
             }
         }
-        Err(_) => recover(file, text, &mut items, &mut diagnostics),
+        Err(_) => recover(file, text, start, &mut items, &mut diagnostics),
     }
     (items, diagnostics)
 }
 
 /// Parses item by item so that every broken item gets its own diagnostic.
-fn recover(file: u32, text: &str, items: &mut Vec<Item>, diagnostics: &mut Vec<Diagnostic>) {
+fn recover(
+    file: u32,
+    text: &str,
+    start: usize,
+    items: &mut Vec<Item>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     // Records the tokens each failed attempt expected, for better messages. It costs only on
     // this path, after a first parse has already failed.
     pest::set_error_detail(true);
-    let mut offset = skip_trivia(text, 0);
+    let mut offset = skip_trivia(text, start);
     while offset < text.len() {
         let rest = &text[offset..];
         let parsed = RulesParser::parse(Rule::item, rest);
@@ -172,6 +184,17 @@ mod tests {
         let (items, diagnostics) = parse_file(0, text);
         assert!(diagnostics.is_empty(), "{diagnostics:#?}");
         items
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_rules() {
+        let text = "\u{feff}trap t when true {\n    oid 1.3.6.1.4.1.1.0.1\n}\n";
+        let items = parse_ok(text);
+        assert_eq!(items.len(), 1);
+        // Positions still count from the start of the file, as editors show them.
+        let (_, diagnostics) = parse_file(0, "\u{feff}trap t when {\n}\n");
+        assert_eq!(diagnostics.len(), 1);
+        assert!(diagnostics[0].span.start > 3, "{diagnostics:?}");
     }
 
     #[test]
