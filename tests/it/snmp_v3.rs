@@ -15,7 +15,8 @@ use monbridge::sink::snmp::usm::{
     peek_header, render_v3,
 };
 use monbridge::sink::snmp::{
-    Delivery, Destination, OidNames, PduKind, Sender, SenderConfig, hex_dump,
+    Delivery, Destination, NotificationKind, OidNames, PduKind, Security, Sender, SenderConfig,
+    hex_dump,
 };
 use monbridge::source::audit::decode_input;
 
@@ -80,15 +81,18 @@ fn every_combination() -> Vec<(Option<AuthProtocol>, Option<PrivProtocol>)> {
 
 fn v3_sender(user: UsmUser, engine: LocalEngine, inform: bool, to: &str) -> Sender {
     let config = SenderConfig {
-        inform,
-        retries: 2,
-        timeout: Duration::from_secs(3),
-        v3: Some(V3Config {
+        security: Security::V3(V3Config {
             user,
             engine,
             context_name: Vec::new(),
         }),
-        ..SenderConfig::default()
+        notification: if inform {
+            NotificationKind::Inform
+        } else {
+            NotificationKind::Trap
+        },
+        retries: 2,
+        timeout: Duration::from_secs(3),
     };
     let destination: Destination = to.parse().unwrap();
     Sender::new(config, &[destination]).expect("the sender starts")
