@@ -1,7 +1,7 @@
 //! The daemon's configuration: one YAML file, read with serde-saphyr (syntax and type errors
 //! carry line and column), then checked as a whole so that every mistake is reported at once.
 //!
-//! [`raw`] is the file as serde reads it; [`check`] turns it into the [`Config`] below.
+//! `raw` is the file as serde reads it; `check` turns it into the [`Config`] below.
 //!
 //! Relative paths are read relative to the file's folder, so a configuration and its rules can
 //! move together. Secrets (communities, the Fledge token) are given inline or, better, named by

@@ -223,12 +223,18 @@ impl Inform<'_> {
                 },
             }));
         }
+        let what = match (&self.messages, exchange.phase) {
+            (_, Phase::Discovery) => "no Report yet: probing the manager's engine again",
+            (Messages::Community(_), Phase::Inform) => "no Response yet: retransmitting the inform",
+            (Messages::Usm { .. }, Phase::Inform) => {
+                "no Response yet: retransmitting the inform as a new message"
+            }
+        };
         tracing::debug!(
             destination = %self.link.destination(exchange.target),
             request_id = self.request_id,
-            phase = ?exchange.phase,
             attempt = exchange.tries + 1,
-            "no answer yet: retransmitting"
+            "{what}"
         );
         self.transmit(exchange)
     }
