@@ -47,7 +47,7 @@ pub fn run(args: &ServeArgs) -> Result<u8, CliError> {
         let destinations: Vec<String> = config
             .destinations
             .iter()
-            .map(|d| match &d.v3 {
+            .map(|d| match d.sender.security.v3() {
                 Some(v3) => format!(
                     "{} {} (SNMPv3 user {}, {})",
                     d.name,

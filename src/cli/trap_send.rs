@@ -12,10 +12,13 @@ use clap::{Args, ValueEnum};
 use super::{CliError, EXIT_DATA, EXIT_OK, RulesArgs, params_from, parse_key_value, read_input};
 use crate::pipeline::trap::{self, RejectLog};
 use crate::sink::snmp::usm::{
-    AuthProtocol, EngineId, LocalEngine, PrivProtocol, SettingNames, V3Config, V3Settings,
-    default_engine_id, default_state_dir,
+    AuthProtocol, EngineId, LocalEngine, PrivProtocol, SettingNames, V3Settings, default_engine_id,
+    default_state_dir,
 };
-use crate::sink::snmp::{Community, Destination, Sender, SenderConfig, SenderError, SnmpVersion};
+use crate::sink::snmp::{
+    Community, CommunitySetting, Destination, NotificationKind, Sender, SenderConfig, SenderError,
+    SenderSettings, Version, check_settings,
+};
 
 #[derive(Debug, Clone, Args)]
 // `--version` selects the SNMP version here, not the program's.
@@ -140,6 +143,10 @@ const V3_OPTION_NAMES: SettingNames = SettingNames {
     priv_pass_env: "--priv-pass-env",
     priv_pass_file: "--priv-pass-file",
     allow_weak: "--allow-weak",
+    v3_settings_need_v3: "SNMPv3 options (--user, --auth-protocol, ...) need --version 3",
+    inform_needs_v2c: "--inform needs --version 2c or 3: SNMPv1 has no InformRequest",
+    // Unused: the option has a default, so SNMPv3 ignores it rather than refuse it.
+    community_is_not_v3: "--community is for versions 1 and 2c; SNMPv3 uses --user",
 };
 
 impl V3Args {
@@ -157,24 +164,15 @@ impl V3Args {
         }
     }
 
-    fn any_given(&self) -> bool {
-        self.settings().any_given() || self.engine_id.is_some()
-    }
-
-    /// The user, with passphrases read and checked; then our engine, started (boots + 1).
-    fn config(&self) -> Result<V3Config, CliError> {
-        let identity = self
-            .settings()
-            .identity(&V3_OPTION_NAMES, None)
-            .map_err(|error| CliError::Usage(error.to_string()))?;
+    /// Our engine, started (boots + 1).
+    fn engine(&self) -> Result<LocalEngine, CliError> {
         let engine_id = match &self.engine_id {
             Some(id) => id.clone(),
             None => default_engine_id(&gethostname::gethostname().to_string_lossy()),
         };
         let state_dir = self.state_dir.clone().unwrap_or_else(default_state_dir);
-        let engine = LocalEngine::start(engine_id, &state_dir)
-            .map_err(|error| CliError::Internal(error.to_string()))?;
-        Ok(identity.with_engine(engine))
+        LocalEngine::start(engine_id, &state_dir)
+            .map_err(|error| CliError::Internal(error.to_string()))
     }
 }
 
@@ -192,32 +190,38 @@ fn parse_community(text: &str) -> Result<Community, String> {
 
 pub fn run(args: &TrapSendArgs) -> Result<u8, CliError> {
     let version = match args.version {
-        VersionArg::V1 => SnmpVersion::V1,
-        VersionArg::V2c | VersionArg::V3 => SnmpVersion::V2c,
+        VersionArg::V1 => Version::V1,
+        VersionArg::V2c => Version::V2c,
+        VersionArg::V3 => Version::V3,
     };
-    let v3 = match args.version {
-        VersionArg::V3 => Some(args.v3.config()?),
-        _ if args.v3.any_given() => {
-            return Err(CliError::Usage(
-                "SNMPv3 options (--user, --auth-protocol, ...) need --version 3".into(),
-            ));
-        }
-        _ => None,
-    };
-    let config = SenderConfig {
+    let mut community = || Some(args.community.clone());
+    let settings = SenderSettings {
         version,
-        inform: args.inform,
-        community: args.community.clone(),
+        notification: if args.inform {
+            NotificationKind::Inform
+        } else {
+            NotificationKind::Trap
+        },
+        // `--community` has a default (and an environment variable), so it cannot be told
+        // apart from not given: SNMPv3 ignores it.
+        community: match version {
+            Version::V3 => CommunitySetting::Default,
+            _ => CommunitySetting::Given(&mut community),
+        },
+        v3: args.v3.settings(),
+        other_v3_given: args.v3.engine_id.is_some(),
         retries: args.retries,
         timeout: Duration::from_millis(args.timeout_ms),
-        v3,
     };
+    // The user, with passphrases read and checked; then our engine, started.
+    let checked = check_settings(settings, &V3_OPTION_NAMES, None).map_err(|errors| {
+        CliError::Usage(errors.first().map(ToString::to_string).unwrap_or_default())
+    })?;
+    let config: SenderConfig = checked
+        .try_map_v3(|identity| Ok::<_, CliError>(identity.with_engine(args.v3.engine()?)))?;
     // Destinations first: a wrong --to is a usage error, found before any work is done.
     let mut sender = Sender::new(config, &args.to).map_err(|error| match error {
         SenderError::Socket { .. } => CliError::Internal(error.to_string()),
-        SenderError::InformNeedsV2c => {
-            CliError::Usage("--inform needs --version 2c or 3: SNMPv1 has no InformRequest".into())
-        }
         other => CliError::Usage(other.to_string()),
     })?;
     let rules = args.rules.load()?;

@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::ServeError;
 use super::config::{Backoff, Config, DestinationConfig, Policy};
 use super::dead_letter::DeadLetter;
 use super::intake::QueuedAudit;
 use super::metrics::{DestinationCounters, Metrics, add};
 use super::queue::{Queue, QueueError, Reader};
 use crate::record::Trap;
-use crate::sink::snmp::Sender;
+use crate::sink::snmp::usm::LocalEngine;
+use crate::sink::snmp::{Sender, SenderConfig};
 
 /// Longest wait for a record before a worker looks at its stop flag again.
 const POLL: Duration = Duration::from_millis(100);
@@ -66,30 +68,42 @@ pub fn groups(config: &Config) -> Vec<(String, Vec<DestinationConfig>)> {
 }
 
 impl Delivery {
-    /// Opens a reader per group (persisting new cursors at once) and starts the workers.
-    pub fn start(config: &Config, shared: &Shared) -> Result<Delivery, QueueError> {
+    /// Opens a reader per group (persisting new cursors at once) and starts the workers; the
+    /// SNMPv3 destinations speak for `engine`, the daemon's.
+    pub fn start(
+        config: &Config,
+        engine: Option<&LocalEngine>,
+        shared: &Shared,
+    ) -> Result<Delivery, ServeError> {
         let groups = groups(config);
         let names: Vec<String> = groups.iter().map(|(name, _)| name.clone()).collect();
         let mut readers = Vec::with_capacity(groups.len());
         for (name, destinations) in groups {
-            readers.push((shared.queue.reader(&name)?, destinations));
+            let mut targets = Vec::with_capacity(destinations.len());
+            for config in destinations {
+                let sender_config = config
+                    .sender
+                    .clone()
+                    .with_engine(engine)
+                    .ok_or_else(|| ServeError::NoEngine(config.name.clone()))?;
+                targets.push(Target {
+                    counters: shared.metrics.destination(&config.name),
+                    limiter: RateLimiter::new(config.rate_limit),
+                    sender_config,
+                    sender: None,
+                    config,
+                });
+            }
+            readers.push((shared.queue.reader(&name)?, targets));
         }
         shared.queue.forget_readers_except(&names)?;
         let mut workers = Vec::with_capacity(readers.len());
-        for (reader, destinations) in readers {
+        for (reader, targets) in readers {
             let stop = Arc::new(AtomicBool::new(false));
             let name = reader.name().to_owned();
             let mut worker = Worker {
                 reader,
-                targets: destinations
-                    .into_iter()
-                    .map(|config| Target {
-                        counters: shared.metrics.destination(&config.name),
-                        limiter: RateLimiter::new(config.rate_limit),
-                        sender: None,
-                        config,
-                    })
-                    .collect(),
+                targets,
                 backoff: config.backoff,
                 shared: shared.clone(),
                 stop: Arc::clone(&stop),
@@ -129,6 +143,8 @@ impl Delivery {
 
 struct Target {
     config: DestinationConfig,
+    /// `config.sender` with the SNMPv3 user bound to the engine.
+    sender_config: SenderConfig,
     counters: Arc<DestinationCounters>,
     limiter: RateLimiter,
     /// Opened on first use, and again after a failure to open.
@@ -276,7 +292,7 @@ impl Worker {
         let target = &mut self.targets[index];
         if target.sender.is_none() {
             match Sender::new(
-                target.config.sender.clone(),
+                target.sender_config.clone(),
                 std::slice::from_ref(&target.config.address),
             ) {
                 Ok(sender) => target.sender = Some(sender),
@@ -297,7 +313,7 @@ impl Worker {
         match delivery.result {
             Ok(()) => {
                 add(&target.counters.sent, 1);
-                if target.config.sender.inform {
+                if target.sender_config.is_inform() {
                     add(&target.counters.acknowledged, 1);
                 }
                 Attempt::Delivered

@@ -74,6 +74,8 @@ pub enum ServeError {
     Fledge(#[from] intake::rest::PollerError),
     #[error("cannot start the SNMPv3 engine: {0}")]
     Engine(#[from] EngineError),
+    #[error("destination {0} speaks SNMPv3, but the SNMPv3 engine is not started")]
+    NoEngine(String),
 }
 
 /// Loads the rules a configuration names.
@@ -91,20 +93,15 @@ fn params(config: &Config) -> Params {
 /// The daemon's SNMPv3 engine, started (boots + 1, persisted in the state directory) the first
 /// time a configuration has a v3 destination, then the same for the rest of the run: one
 /// authoritative engine per daemon, one boot per start.
-fn bind_engine(
-    config: &mut Config,
+fn start_engine(
+    config: &Config,
     engine: &mut Option<LocalEngine>,
     engine_id: &EngineId,
     state_dir: &Path,
 ) -> Result<(), EngineError> {
-    if !config.uses_v3() {
-        return Ok(());
+    if config.uses_v3() && engine.is_none() {
+        *engine = Some(LocalEngine::start(engine_id.clone(), state_dir)?);
     }
-    let engine = match engine {
-        Some(engine) => engine,
-        None => engine.insert(LocalEngine::start(engine_id.clone(), state_dir)?),
-    };
-    config.bind_engine(engine);
     Ok(())
 }
 
@@ -142,7 +139,7 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     let _state_lock = lock_state_dir(&config.state_dir)?;
     let mut engine = None;
     let (engine_id, state_dir) = (config.snmp_engine_id.clone(), config.state_dir.clone());
-    bind_engine(&mut config, &mut engine, &engine_id, &state_dir)?;
+    start_engine(&config, &mut engine, &engine_id, &state_dir)?;
     // Signals are caught from here on, so a SIGTERM during start-up is handled, not fatal.
     let (events_sender, events) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -187,7 +184,7 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
         metrics: Arc::clone(&metrics),
         dead_letter: Arc::clone(&dead_letter),
     };
-    let mut delivery = Some(Delivery::start(&config, &delivery_shared)?);
+    let mut delivery = Some(Delivery::start(&config, engine.as_ref(), &delivery_shared)?);
 
     let metrics_server = match config.metrics.listen {
         Some(address) => Some(MetricsServer::start(
@@ -289,7 +286,7 @@ fn reload(
     shared: &delivery::Shared,
 ) {
     tracing::info!("SIGHUP: reloading {}", config.path.display());
-    let mut newer = match Config::load(&config.path) {
+    let newer = match Config::load(&config.path) {
         Ok(newer) => newer,
         Err(error) => {
             tracing::error!("reload refused, the running configuration stays: {error}");
@@ -297,12 +294,7 @@ fn reload(
         }
     };
     // The running engine ID and state directory: changed ones take effect at the next start.
-    if let Err(error) = bind_engine(
-        &mut newer,
-        engine,
-        &config.snmp_engine_id,
-        &config.state_dir,
-    ) {
+    if let Err(error) = start_engine(&newer, engine, &config.snmp_engine_id, &config.state_dir) {
         tracing::error!("reload refused, the running configuration stays: {error}");
         return;
     }
@@ -348,14 +340,14 @@ fn reload(
         if let Some(running) = delivery.take() {
             running.stop();
         }
-        match Delivery::start(config, shared) {
+        match Delivery::start(config, engine.as_ref(), shared) {
             Ok(started) => *delivery = Some(started),
             Err(error) => {
                 tracing::error!(
                     "reload: cannot start the new destinations ({error}); back to the previous ones"
                 );
                 *config = previous;
-                match Delivery::start(config, shared) {
+                match Delivery::start(config, engine.as_ref(), shared) {
                     Ok(started) => *delivery = Some(started),
                     Err(error) => tracing::error!("delivery stopped: {error}"),
                 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use monbridge::record::{Oid, SnmpValue, Trap, VarBind};
 use monbridge::sink::snmp::{
-    DecodedMessage, Delivery, DeliveryError, Destination, EncodeError, Envelope, PduKind, Sender,
-    SenderConfig, SnmpVersion, decode, describe, encode,
+    Community, DecodedMessage, Delivery, DeliveryError, Destination, EncodeError, Envelope,
+    NotificationKind, PduKind, Security, Sender, SenderConfig, SnmpVersion, decode, describe,
+    encode,
 };
 use proptest::prelude::*;
 
@@ -500,7 +501,7 @@ fn v2c_trap_reaches_snmptrapd_with_every_type() {
 fn v2c_inform_is_acknowledged_by_snmptrapd() {
     let daemon = Snmptrapd::start();
     let config = SenderConfig {
-        inform: true,
+        notification: NotificationKind::Inform,
         retries: 2,
         timeout: Duration::from_secs(5),
         ..SenderConfig::default()
@@ -535,7 +536,9 @@ fn v2c_inform_is_acknowledged_by_snmptrapd() {
 fn v1_trap_reaches_snmptrapd_with_its_rfc_3584_identity() {
     let daemon = Snmptrapd::start();
     let config = SenderConfig {
-        version: SnmpVersion::V1,
+        security: Security::V1 {
+            community: Community::new("public"),
+        },
         ..SenderConfig::default()
     };
     let mut sender = sender(config, &daemon.destination());
@@ -587,7 +590,7 @@ fn drain(socket: &UdpSocket) -> Vec<(Vec<u8>, SocketAddr)> {
 fn unanswered_inform_is_retransmitted_then_reported_failed() {
     let (manager, to) = fake_manager();
     let config = SenderConfig {
-        inform: true,
+        notification: NotificationKind::Inform,
         retries: 2,
         timeout: Duration::from_millis(150),
         ..SenderConfig::default()
@@ -651,7 +654,7 @@ fn only_the_matching_response_acknowledges_an_inform() {
     let (manager, to) = fake_manager();
     let (stranger, _) = fake_manager();
     let config = SenderConfig {
-        inform: true,
+        notification: NotificationKind::Inform,
         retries: 0,
         timeout: Duration::from_secs(10),
         ..SenderConfig::default()
@@ -684,7 +687,7 @@ fn only_the_matching_response_acknowledges_an_inform() {
 fn an_error_status_response_is_a_failure() {
     let (manager, to) = fake_manager();
     let config = SenderConfig {
-        inform: true,
+        notification: NotificationKind::Inform,
         retries: 0,
         timeout: Duration::from_secs(10),
         ..SenderConfig::default()
@@ -777,7 +780,7 @@ fn ipv4_and_ipv6_destinations_share_one_socket() {
         .map(|to| to.parse().unwrap())
         .collect();
     let config = SenderConfig {
-        inform: true,
+        notification: NotificationKind::Inform,
         retries: 0,
         timeout: Duration::from_secs(10),
         ..SenderConfig::default()

@@ -15,7 +15,8 @@ use monbridge::sink::snmp::usm::{
     peek_header, render_v3,
 };
 use monbridge::sink::snmp::{
-    Delivery, Destination, OidNames, PduKind, Sender, SenderConfig, hex_dump,
+    Delivery, Destination, NotificationKind, OidNames, PduKind, Security, Sender, SenderConfig,
+    hex_dump,
 };
 use monbridge::source::audit::decode_input;
 
@@ -80,15 +81,18 @@ fn every_combination() -> Vec<(Option<AuthProtocol>, Option<PrivProtocol>)> {
 
 fn v3_sender(user: UsmUser, engine: LocalEngine, inform: bool, to: &str) -> Sender {
     let config = SenderConfig {
-        inform,
-        retries: 2,
-        timeout: Duration::from_secs(3),
-        v3: Some(V3Config {
+        security: Security::V3(V3Config {
             user,
             engine,
             context_name: Vec::new(),
         }),
-        ..SenderConfig::default()
+        notification: if inform {
+            NotificationKind::Inform
+        } else {
+            NotificationKind::Trap
+        },
+        retries: 2,
+        timeout: Duration::from_secs(3),
     };
     let destination: Destination = to.parse().unwrap();
     Sender::new(config, &[destination]).expect("the sender starts")
@@ -826,4 +830,153 @@ fn passphrases_can_come_from_files() {
     assert_success(&output);
     let notification = wait_for_user(&daemon, "TRAP2", &user.name).expect("logged");
     assert_logged_with(&notification, &expected_cli_objects());
+}
+
+/// Informs to several managers: two snmptrapd, each with its own engine to discover, and a
+/// third address where nothing answers; each gets its own outcome.
+#[test]
+fn informs_to_several_managers_are_acknowledged_by_each() {
+    let user = user(Some(AuthProtocol::Sha256), Some(PrivProtocol::Aes128));
+    let daemons: Vec<Snmptrapd> = (0..2)
+        .map(|_| {
+            Snmptrapd::start_with(&SnmptrapdOptions {
+                config_lines: vec![create_user(&user, None)],
+                ..SnmptrapdOptions::default()
+            })
+        })
+        .collect();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let destinations: Vec<Destination> = daemons
+        .iter()
+        .map(|daemon| daemon.destination())
+        .chain([format!("udp:{}", silent.local_addr().unwrap())])
+        .map(|to| to.parse().unwrap())
+        .collect();
+    let config = SenderConfig {
+        security: Security::V3(V3Config {
+            user: user.clone(),
+            engine: LocalEngine::new(engine_id(), 1),
+            context_name: Vec::new(),
+        }),
+        notification: NotificationKind::Inform,
+        retries: 1,
+        timeout: Duration::from_millis(700),
+    };
+    let mut sender = Sender::new(config, &destinations).unwrap();
+    let deliveries = sender.send(&state_link_trap()).unwrap();
+    assert_eq!(deliveries.len(), 3, "{deliveries:?}");
+    assert_eq!(deliveries[0].result, Ok(()), "{deliveries:?}");
+    assert_eq!(deliveries[1].result, Ok(()), "{deliveries:?}");
+    assert_eq!(
+        deliveries[2].result,
+        Err(monbridge::sink::snmp::DeliveryError::Discovery {
+            attempts: 2,
+            timeout_ms: 700
+        })
+    );
+    assert_eq!(deliveries[2].attempts, 2);
+    for daemon in &daemons {
+        assert!(wait_for_user(daemon, "INFORM", &user.name).is_some());
+    }
+    // Engines are cached: the next inform needs no discovery.
+    let again = sender.send(&state_link_trap()).unwrap();
+    assert_eq!((again[0].attempts, again[1].attempts), (1, 1), "{again:?}");
+}
+
+/// Two managers played by the test, each answering its discovery probe only once the other
+/// has received its own: informs that went one destination after the other would never get
+/// there.
+#[test]
+fn v3_informs_go_to_every_manager_before_any_answer_is_awaited() {
+    use std::sync::mpsc;
+
+    let manager_engine: EngineId = "0x80001f888004746573746d616e61676572".parse().unwrap();
+    let user = user(Some(AuthProtocol::Sha1), None);
+    let keys = localize_user(&user, manager_engine.as_bytes()).unwrap();
+    let (first_probe, first_probed) = mpsc::channel();
+    let (second_probe, second_probed) = mpsc::channel();
+    let mut addresses = Vec::new();
+    let mut players = Vec::new();
+    for (probed, other_probed) in [(first_probe, second_probed), (second_probe, first_probed)] {
+        let manager = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        manager.set_read_timeout(Some(ARRIVAL)).unwrap();
+        addresses.push(format!("udp:{}", manager.local_addr().unwrap()));
+        let (engine, user, keys) = (manager_engine.clone(), user.clone(), keys.clone());
+        players.push(std::thread::spawn(move || {
+            let mut inbox = vec![0u8; 65_535];
+            let (length, from) = manager.recv_from(&mut inbox).expect("a discovery probe");
+            let probe = peek_header(&inbox[..length]).unwrap();
+            probed.send(()).unwrap();
+            other_probed
+                .recv_timeout(ARRIVAL)
+                .expect("the other manager probed too");
+            let reply = |pdus, message_id, keys: &LocalizedKeys| {
+                let envelope = V3Envelope {
+                    message_id,
+                    reportable: false,
+                    engine_id: engine.as_bytes(),
+                    boots: 3,
+                    time: 50,
+                    user: user.name.as_bytes(),
+                    context_engine_id: engine.as_bytes(),
+                    context_name: b"",
+                    salt: 0,
+                };
+                let bytes = monbridge::sink::snmp::usm::encode_v3(pdus, &envelope, keys).unwrap();
+                manager.send_to(&bytes, from).unwrap();
+            };
+            let unknown_engine =
+                rasn::types::ObjectIdentifier::new(vec![1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0]).unwrap();
+            let report = rasn_snmp::v2::Pdus::Report(rasn_snmp::v2::Report(rasn_snmp::v2::Pdu {
+                request_id: 0,
+                error_status: 0,
+                error_index: 0,
+                variable_bindings: vec![rasn_snmp::v2::VarBind {
+                    name: unknown_engine,
+                    value: rasn_snmp::v2::VarBindValue::Value(
+                        rasn_smi::v2::ObjectSyntax::ApplicationWide(
+                            rasn_smi::v2::ApplicationSyntax::Counter(rasn_smi::v1::Counter(1)),
+                        ),
+                    ),
+                }],
+            }));
+            reply(report, probe.message_id, &LocalizedKeys::none());
+            let (length, _) = manager.recv_from(&mut inbox).expect("the inform");
+            let header = peek_header(&inbox[..length]).unwrap();
+            let Ok(monbridge::sink::snmp::usm::V3Body::Pdu(inform)) =
+                decode_v3(&inbox[..length], &keys).map(|m| m.body)
+            else {
+                panic!("an authenticated InformRequest")
+            };
+            let response =
+                rasn_snmp::v2::Pdus::Response(rasn_snmp::v2::Response(rasn_snmp::v2::Pdu {
+                    request_id: inform.request_id.unwrap(),
+                    error_status: 0,
+                    error_index: 0,
+                    variable_bindings: Vec::new(),
+                }));
+            reply(response, header.message_id, &keys);
+        }));
+    }
+    let destinations: Vec<Destination> = addresses.iter().map(|a| a.parse().unwrap()).collect();
+    let config = SenderConfig {
+        security: Security::V3(V3Config {
+            user,
+            engine: LocalEngine::new(engine_id(), 1),
+            context_name: Vec::new(),
+        }),
+        notification: NotificationKind::Inform,
+        retries: 0,
+        timeout: Duration::from_secs(5),
+    };
+    let mut sender = Sender::new(config, &destinations).unwrap();
+    let deliveries = sender.send(&state_link_trap()).unwrap();
+    for player in players {
+        player.join().expect("the manager played its part");
+    }
+    assert_eq!(deliveries.len(), 2);
+    for delivery in &deliveries {
+        assert_eq!(delivery.result, Ok(()), "{deliveries:?}");
+        assert_eq!(delivery.attempts, 2, "probe and inform: {deliveries:?}");
+    }
 }

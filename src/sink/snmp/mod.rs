@@ -9,7 +9,8 @@
 //! [`decode`] reads such messages (and a manager's Response) back into a plain
 //! [`DecodedMessage`]; [`render_table`] and [`hex_dump`] make them readable. [`Sender`] owns
 //! the UDP socket, the uptime clock and the request-ids, and reports one outcome per
-//! [`Destination`].
+//! [`Destination`]; [`SenderConfig`] says how it speaks ([`Security`]: community or USM user;
+//! traps or informs), checked by [`check_settings`] for the command line and the daemon alike.
 //!
 //! SNMPv3 ([`usm`]) wraps the same SNMPv2 PDUs in the User-based Security Model: the sender
 //! is the authoritative engine for traps, the manager for informs.
@@ -17,6 +18,7 @@
 mod ber;
 mod decode;
 mod destination;
+mod security;
 mod sender;
 mod table;
 pub mod usm;
@@ -27,10 +29,15 @@ pub use ber::{
 };
 pub use decode::{DecodeError, DecodedMessage, V1Header, decode, trap_oid_from_v1};
 pub use destination::{Destination, DestinationError};
-pub use sender::{Community, Delivery, DeliveryError, Sender, SenderConfig, SenderError};
+pub use security::{
+    Community, CommunitySetting, NotificationKind, Security, SecurityError, SenderConfig,
+    SenderSettings, Version, check_settings,
+};
+pub use sender::{Delivery, DeliveryError, Sender, SenderError};
 pub use table::{OidNames, describe, hex_dump, render_table};
 
-/// The SNMP message versions monbridge sends (v3 has its own security layer).
+/// The `version` field of the community-based messages monbridge sends (SNMPv3 messages have
+/// their own format; [`Version`] is the operator's choice of the three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SnmpVersion {
     V1,

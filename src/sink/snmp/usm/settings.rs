@@ -40,6 +40,11 @@ pub struct SettingNames {
     pub priv_pass_file: &'static str,
     /// How to allow weak choices, e.g. `--allow-weak`.
     pub allow_weak: &'static str,
+    /// The rules between version, notification kind and community
+    /// ([`check_settings`](crate::sink::snmp::check_settings)), worded for where the settings were written.
+    pub v3_settings_need_v3: &'static str,
+    pub inform_needs_v2c: &'static str,
+    pub community_is_not_v3: &'static str,
 }
 
 /// Settings that do not make a usable user. Passphrases are never part of the text.
@@ -251,6 +256,9 @@ mod tests {
         priv_pass_env: "priv_pass_env",
         priv_pass_file: "priv_pass_file",
         allow_weak: "allow_weak: true",
+        v3_settings_need_v3: "",
+        inform_needs_v2c: "",
+        community_is_not_v3: "",
     };
 
     fn file_with(text: &str) -> tempfile::NamedTempFile {

@@ -1,0 +1,316 @@
+//! Delivery over UDP: one socket, one uptime clock, unique request-ids, and one outcome per
+//! destination. Traps are fire-and-forget; informs wait for the manager's Response and are
+//! retransmitted until it comes or the retries run out ([`inform`], for SNMPv2c and SNMPv3
+//! alike: to every destination at once).
+//!
+//! SNMPv3 ([`Security::V3`]): traps are encoded once, with our engine authoritative. Informs
+//! are a new message per attempt and destination, for the manager's engine, discovered first
+//! (and cached); the manager's Reports are acted on (time window: resynchronise and resend;
+//! unknown engine: rediscover; authentication failures: reported as such).
+
+mod inform;
+mod link;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::usm::V3Session;
+use super::usm::crypto::CryptoError;
+use super::{
+    Community, Destination, DestinationError, EncodeError, Envelope, NotificationKind, PduKind,
+    Security, SenderConfig, SnmpVersion, encode_into,
+};
+use crate::record::Trap;
+use inform::{Inform, Messages};
+use link::{Link, local_ipv4_towards};
+
+/// A sender that could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("no destination to send to")]
+    NoDestination,
+    #[error("informs need SNMPv2c: SNMPv1 has no InformRequest")]
+    InformNeedsV2c,
+    #[error(transparent)]
+    Destination(#[from] DestinationError),
+    #[error("cannot localise the SNMPv3 keys: {0}")]
+    Keys(#[from] CryptoError),
+    #[error("cannot open a UDP socket on {bind}: {source}")]
+    Socket {
+        bind: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why one notification did not reach one destination.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("cannot send to {address}: {reason}")]
+    Send { address: SocketAddr, reason: String },
+    #[error("no Response after {attempts} attempts, {timeout_ms} ms apart")]
+    NoResponse { attempts: u32, timeout_ms: u128 },
+    #[error("the manager answered with error-status {status} (error-index {index})")]
+    ErrorStatus { status: u32, index: u32 },
+    #[error(
+        "SNMPv3 engine discovery failed: no Report after {attempts} attempts, {timeout_ms} ms apart"
+    )]
+    Discovery { attempts: u32, timeout_ms: u128 },
+    #[error("the manager rejected the inform for authentication reasons: {counter} ({meaning})")]
+    AuthenticationRejected {
+        counter: &'static str,
+        meaning: &'static str,
+    },
+    #[error("the manager rejected the inform: {counter} ({meaning})")]
+    Rejected {
+        counter: &'static str,
+        meaning: &'static str,
+    },
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
+}
+
+/// What happened to one notification at one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub destination: Destination,
+    /// The request-id of the message (`None` for SNMPv1 traps, which have none).
+    pub request_id: Option<i32>,
+    /// Datagrams sent (1 for a trap; 1 + retransmissions for an inform, with SNMPv3's
+    /// discovery probes).
+    pub attempts: u32,
+    /// `Ok` when a trap was handed to the network or an inform was acknowledged.
+    pub result: Result<(), DeliveryError>,
+}
+
+/// How messages are made, from the configuration's security.
+enum Encoder {
+    Community {
+        version: SnmpVersion,
+        community: Community,
+        /// SNMPv1 `agent-addr` (0.0.0.0 for SNMPv2c, which has none).
+        agent_addr: [u8; 4],
+    },
+    /// Our v3 state: keys, discovered engines, msgIDs and salts (large, hence boxed).
+    Usm(Box<V3Session>),
+}
+
+/// Sends notifications to a fixed list of destinations.
+pub struct Sender {
+    config: SenderConfig,
+    link: Link,
+    encoder: Encoder,
+    started: Instant,
+    next_request_id: i32,
+    /// The encoded message, reused from one notification to the next.
+    message: Vec<u8>,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("config", &self.config)
+            .field(
+                "destinations",
+                &self
+                    .destinations()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    /// Resolves every destination and opens the socket. The uptime clock starts here.
+    pub fn new(config: SenderConfig, destinations: &[Destination]) -> Result<Sender, SenderError> {
+        if destinations.is_empty() {
+            return Err(SenderError::NoDestination);
+        }
+        // `check` refuses this already; a configuration built by hand may still ask for it.
+        if !config.security.version().carries(config.notification) {
+            return Err(SenderError::InformNeedsV2c);
+        }
+        let resolved = destinations
+            .iter()
+            .map(|destination| Ok((destination.clone(), destination.resolve()?)))
+            .collect::<Result<Vec<_>, DestinationError>>()?;
+        let addresses: Vec<SocketAddr> = resolved.iter().map(|(_, address)| *address).collect();
+        let link = Link::open(resolved)?;
+        let next_request_id = initial_request_id();
+        let encoder = match &config.security {
+            Security::V1 { community } => Encoder::Community {
+                version: SnmpVersion::V1,
+                community: community.clone(),
+                agent_addr: local_ipv4_towards(addresses.into_iter()),
+            },
+            Security::V2c { community } => Encoder::Community {
+                version: SnmpVersion::V2c,
+                community: community.clone(),
+                agent_addr: [0; 4],
+            },
+            // Keys are localised here, once, not per message.
+            Security::V3(v3) => Encoder::Usm(Box::new(V3Session::new(
+                v3.clone(),
+                next_request_id.rotate_left(11) as u32,
+            )?)),
+        };
+        Ok(Sender {
+            config,
+            link,
+            encoder,
+            started: Instant::now(),
+            next_request_id,
+            message: Vec::with_capacity(1500),
+        })
+    }
+
+    pub fn destinations(&self) -> impl Iterator<Item = &Destination> {
+        self.link.destinations()
+    }
+
+    /// `sysUpTime.0`: hundredths of a second since the sender started, modulo 2^32 as
+    /// TimeTicks wrap.
+    pub fn uptime(&self) -> u32 {
+        (self.started.elapsed().as_millis() / 10) as u32
+    }
+
+    /// The address the socket sends from.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.link.local_addr()
+    }
+
+    /// Sends one notification to every destination and says what happened at each. A trap is
+    /// encoded once and every destination gets the same bytes; an inform goes to every
+    /// destination at once and counts only when the destination's own answer comes.
+    pub fn send(&mut self, trap: &Trap) -> Result<Vec<Delivery>, EncodeError> {
+        let request_id = self.take_request_id();
+        let uptime = self.uptime();
+        let inform = self.config.notification == NotificationKind::Inform;
+        let messages = match &mut self.encoder {
+            Encoder::Community {
+                version,
+                community,
+                agent_addr,
+            } => {
+                let envelope = Envelope {
+                    version: *version,
+                    pdu: if inform {
+                        PduKind::InformRequest
+                    } else {
+                        PduKind::Trap
+                    },
+                    community: community.as_bytes(),
+                    request_id,
+                    uptime,
+                    agent_addr: *agent_addr,
+                };
+                encode_into(trap, &envelope, &mut self.message)?;
+                if !inform {
+                    // SNMPv1 Trap-PDUs have no request-id.
+                    let request_id = (*version == SnmpVersion::V2c).then_some(request_id);
+                    return Ok(self.send_trap(request_id));
+                }
+                Messages::Community(&self.message)
+            }
+            Encoder::Usm(session) => {
+                if !inform {
+                    session.encode_trap(trap, request_id, uptime, &mut self.message)?;
+                    return Ok(self.send_trap(Some(request_id)));
+                }
+                // Fails early on a record that cannot be encoded, as v2c does, before any
+                // exchange.
+                super::ber::v2_pdus(trap, PduKind::InformRequest, request_id, uptime)?;
+                Messages::Usm {
+                    session,
+                    trap,
+                    uptime,
+                    buffer: &mut self.message,
+                }
+            }
+        };
+        Ok(Inform {
+            link: &mut self.link,
+            messages,
+            request_id,
+            retries: self.config.retries,
+            timeout: self.config.timeout,
+        }
+        .deliver())
+    }
+
+    /// The encoded trap to every destination.
+    fn send_trap(&self, request_id: Option<i32>) -> Vec<Delivery> {
+        (0..self.link.len())
+            .map(|target| Delivery {
+                destination: self.link.destination(target).clone(),
+                request_id,
+                attempts: 1,
+                result: self.link.send(target, &self.message),
+            })
+            .collect()
+    }
+
+    fn take_request_id(&mut self) -> i32 {
+        let id = self.next_request_id;
+        // Request-ids stay positive: some managers mishandle negative ones.
+        self.next_request_id = if id == i32::MAX { 1 } else { id + 1 };
+        id
+    }
+}
+
+/// A positive starting request-id that differs from run to run, so that a manager does not
+/// take the first messages of a restarted sender for retransmissions of old ones.
+fn initial_request_id() -> i32 {
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos() ^ (elapsed.as_secs() as u32).rotate_left(7))
+        .unwrap_or(0);
+    let mixed = (clock ^ std::process::id().rotate_left(16)) & 0x7fff_ffff;
+    mixed.max(1) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn community_is_redacted_in_debug() {
+        let config = SenderConfig {
+            security: Security::V2c {
+                community: Community::new("s3cret-community"),
+            },
+            ..SenderConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn request_ids_stay_positive_and_unique() {
+        let destination: Destination = "udp:127.0.0.1:9".parse().unwrap();
+        let mut sender = Sender::new(SenderConfig::default(), &[destination]).unwrap();
+        sender.next_request_id = i32::MAX - 1;
+        assert_eq!(sender.take_request_id(), i32::MAX - 1);
+        assert_eq!(sender.take_request_id(), i32::MAX);
+        assert_eq!(sender.take_request_id(), 1);
+        assert!(initial_request_id() > 0);
+    }
+
+    #[test]
+    fn informs_need_v2c() {
+        let destination: Destination = "udp:127.0.0.1:9".parse().unwrap();
+        let config = SenderConfig {
+            security: Security::V1 {
+                community: Community::new("public"),
+            },
+            notification: NotificationKind::Inform,
+            ..SenderConfig::default()
+        };
+        assert!(matches!(
+            Sender::new(config, &[destination]),
+            Err(SenderError::InformNeedsV2c)
+        ));
+    }
+}
