@@ -62,6 +62,8 @@ pub enum Code {
     E0218,
     /// A statement in a place where it has no meaning.
     E0219,
+    /// A value whose kind is known when the rules load is the wrong kind for its place.
+    E0220,
     /// A path was missing at run time and the rule gave no `??` fallback.
     E0301,
     /// A value had the wrong type at run time.
@@ -71,7 +73,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 27] = [
+    pub const ALL: [Code; 28] = [
         Code::E0101,
         Code::E0102,
         Code::E0103,
@@ -96,6 +98,7 @@ impl Code {
         Code::E0217,
         Code::E0218,
         Code::E0219,
+        Code::E0220,
         Code::E0301,
         Code::E0302,
         Code::E0303,
@@ -127,6 +130,7 @@ impl Code {
             Code::E0217 => "variable hides a name",
             Code::E0218 => "constant does not fit the SNMP type",
             Code::E0219 => "statement out of place",
+            Code::E0220 => "wrong type",
             Code::E0301 => "missing value",
             Code::E0302 => "wrong value type",
             Code::E0303 => "value does not fit the SNMP type",

@@ -113,6 +113,9 @@ impl<'a> Checker<'a> {
             .filter
             .as_ref()
             .map(|f| self.expr(f, scope, Flags::default()));
+        if let Some(Some(node)) = &filter {
+            self.require_bool(node, "a `where` condition");
+        }
         Some(Each {
             var: var.name.clone(),
             slot,

@@ -34,7 +34,11 @@ impl<'a> Checker<'a> {
                     text: ast::path_text("", segments),
                 })
             }
-            ExprKind::Not(inner) => NodeKind::Not(Box::new(self.expr(inner, scope, flags)?)),
+            ExprKind::Not(inner) => {
+                let inner = self.expr(inner, scope, flags)?;
+                self.require_bool(&inner, "the operand of `not`");
+                NodeKind::Not(Box::new(inner))
+            }
             ExprKind::Binary(op, lhs, rhs) => {
                 let lhs_flags = Flags {
                     fallback: flags.fallback || *op == ast::BinOp::Coalesce,
@@ -42,7 +46,9 @@ impl<'a> Checker<'a> {
                 };
                 let lhs = self.expr(lhs, scope, lhs_flags);
                 let rhs = self.expr(rhs, scope, flags);
-                NodeKind::Binary(*op, Box::new(lhs?), Box::new(rhs?))
+                let (lhs, rhs) = (lhs?, rhs?);
+                self.check_operands(*op, &lhs, &rhs);
+                NodeKind::Binary(*op, Box::new(lhs), Box::new(rhs))
             }
             ExprKind::Call(name, args) => return self.call(name, args, expr.span, scope, flags),
         };
@@ -257,8 +263,10 @@ impl<'a> Checker<'a> {
                 self.expr(arg, scope, arg_flags)
             })
             .collect();
+        let args = compiled.into_iter().collect::<Option<Vec<_>>>()?;
+        self.check_arguments(builtin, &args);
         Some(Node {
-            kind: NodeKind::Call(builtin, compiled.into_iter().collect::<Option<Vec<_>>>()?),
+            kind: NodeKind::Call(builtin, args),
             span,
         })
     }

@@ -5,6 +5,7 @@
 mod agent;
 mod expr;
 mod trap;
+mod types;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -13,6 +13,9 @@ impl<'a> Checker<'a> {
         let errors_before = self.diagnostics.len();
         let mut scope = Scope::new(RuleKind::Trap);
         let condition = self.expr(&rule.condition, &mut scope, Flags::default());
+        if let Some(node) = &condition {
+            self.require_bool(node, "a `when` condition");
+        }
         let mut oid: Option<(Oid, Span)> = None;
         let mut base: Option<(Oid, Span)> = None;
         let mut objects: Vec<&ast::ObjectDef> = Vec::new();
