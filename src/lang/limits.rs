@@ -19,10 +19,32 @@ pub const MAX_OPERATORS: usize = 1_000;
 /// parentheses is one level. Evaluation recurses this deep, on threads with small stacks.
 pub const MAX_EXPRESSION_DEPTH: usize = 100;
 
-/// The first opening token that makes `text` nest deeper than [`MAX_NESTING`], with its
-/// byte offset. Strings, escapes, `${…}` and comments are followed as the grammar reads them;
-/// an unbalanced closing token is left for the parser to report.
-pub fn too_deep(text: &str) -> Option<usize> {
+/// Operator-like tokens up to which a file is parsed on the caller's stack: with at most this
+/// many and nesting within [`MAX_NESTING`], no recursion goes deeper than a few hundred
+/// frames. Parsing elsewhere would also put the rules in another allocator arena, which
+/// measurably slows the allocations of every audit after them.
+const OPERATORS_ON_CALLER_STACK: usize = 500;
+
+/// What a first pass over a rules text found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// The byte offset of the first opening token that nests deeper than [`MAX_NESTING`].
+    pub too_deep_at: Option<usize>,
+    /// An upper bound of the operators in the text: `not`, `and`, `or`, `in` and every byte of
+    /// `=`, `!`, `<`, `>`, `?` outside strings and comments.
+    pub operators: usize,
+}
+
+impl Shape {
+    /// Whether parsing may recurse deeper than the caller's stack should be asked for.
+    pub fn needs_large_stack(&self) -> bool {
+        self.operators > OPERATORS_ON_CALLER_STACK
+    }
+}
+
+/// Measures nesting and counts operators, following strings, escapes, `${…}` and comments as
+/// the grammar reads them; an unbalanced closing token is left for the parser to report.
+pub fn shape(text: &str) -> Shape {
     #[derive(Clone, Copy, PartialEq)]
     enum Open {
         Bracket,
@@ -30,8 +52,13 @@ pub fn too_deep(text: &str) -> Option<usize> {
     }
     let bytes = text.as_bytes();
     let mut stack: Vec<Open> = Vec::new();
+    let mut operators = 0;
     let mut in_string = false;
     let mut at = 0;
+    let deep = |at, operators| Shape {
+        too_deep_at: Some(at),
+        operators,
+    };
     while at < bytes.len() {
         let byte = bytes[at];
         if in_string {
@@ -40,7 +67,7 @@ pub fn too_deep(text: &str) -> Option<usize> {
                 b'"' => in_string = false,
                 b'$' if bytes.get(at + 1) == Some(&b'{') => {
                     if stack.len() == MAX_NESTING {
-                        return Some(at);
+                        return deep(at, operators);
                     }
                     stack.push(Open::Interpolation);
                     in_string = false;
@@ -58,7 +85,7 @@ pub fn too_deep(text: &str) -> Option<usize> {
                 }
                 b'(' | b'[' | b'{' => {
                     if stack.len() == MAX_NESTING {
-                        return Some(at);
+                        return deep(at, operators);
                     }
                     stack.push(Open::Bracket);
                 }
@@ -69,12 +96,27 @@ pub fn too_deep(text: &str) -> Option<usize> {
                     Some(Open::Interpolation) => in_string = true,
                     Some(Open::Bracket) | None => {}
                 },
+                b'=' | b'!' | b'<' | b'>' | b'?' => operators += 1,
+                b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
+                    let start = at;
+                    while at + 1 < bytes.len()
+                        && (bytes[at + 1].is_ascii_alphanumeric() || bytes[at + 1] == b'_')
+                    {
+                        at += 1;
+                    }
+                    if matches!(&bytes[start..=at], b"not" | b"and" | b"or" | b"in") {
+                        operators += 1;
+                    }
+                }
                 _ => {}
             }
         }
         at += 1;
     }
-    None
+    Shape {
+        too_deep_at: None,
+        operators,
+    }
 }
 
 /// Whether a JSONPath query opens more than [`MAX_NESTING`] brackets at once. Quotes are not
@@ -162,9 +204,9 @@ pub fn depth_diagnostic(span: Span) -> Diagnostic {
 }
 
 /// Runs `work` on a thread with a stack large enough for anything the limits let through
-/// (and for dropping a tree they refused), so parsing never depends on the caller's stack:
-/// the daemon's reload thread, a test harness thread. If no thread can be started, it runs
-/// on the caller's thread.
+/// (and for dropping a tree they refused), so parsing a long file never depends on the
+/// caller's stack: the daemon's reload thread, a test harness thread. If no thread can be
+/// started, it runs on the caller's thread.
 pub fn with_large_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     const STACK: usize = 256 * 1024 * 1024;
     let work = std::sync::Mutex::new(Some(work));
@@ -193,6 +235,10 @@ pub fn with_large_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
 mod tests {
     use super::*;
 
+    fn too_deep(text: &str) -> Option<usize> {
+        shape(text).too_deep_at
+    }
+
     #[test]
     fn nesting_is_measured_through_strings_and_comments() {
         let deep = format!("{}1{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
@@ -206,5 +252,17 @@ mod tests {
         assert!(too_deep(&interpolated).is_some());
         let escaped = format!("\"\\\"{}\"", "(".repeat(200));
         assert_eq!(too_deep(&escaped), None);
+    }
+
+    #[test]
+    fn operators_are_counted_outside_strings_and_comments() {
+        let text = "trap t when not a == \"or and\" or b in [1] and c ?? d != e # or or or\n";
+        // not, ==, or, in, and, ??, != (each symbol byte counted: an upper bound)
+        assert_eq!(shape(text).operators, 1 + 2 + 1 + 1 + 1 + 2 + 2);
+        assert!(!shape(text).needs_large_stack());
+        let long = "not ".repeat(OPERATORS_ON_CALLER_STACK + 1);
+        assert!(shape(&long).needs_large_stack());
+        // Words that merely contain an operator are not operators.
+        assert_eq!(shape("index nothing origin android").operators, 0);
     }
 }

@@ -70,10 +70,15 @@ const KEYWORDS: [&str; 13] = [
 /// Whatever the text, the items returned are shallow enough for the checker and the
 /// interpreter (see [`limits`]).
 pub fn parse_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
-    if let Some(offset) = limits::too_deep(text) {
+    let shape = limits::shape(text);
+    if let Some(offset) = shape.too_deep_at {
         return (Vec::new(), vec![limits::nesting_diagnostic(file, offset)]);
     }
-    limits::with_large_stack(|| parse_checked_file(file, text))
+    if shape.needs_large_stack() {
+        limits::with_large_stack(|| parse_checked_file(file, text))
+    } else {
+        parse_checked_file(file, text)
+    }
 }
 
 fn parse_checked_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
