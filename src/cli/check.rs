@@ -1,11 +1,30 @@
 //! `monbridge check`: load and check every rule file.
 
+use clap::Args;
+
 use super::{CliError, RulesArgs};
 
-pub fn run(args: &RulesArgs, color: bool) -> Result<u8, CliError> {
-    let rules = args.load()?;
-    if !rules.warnings().is_empty() {
-        eprint!("{}", rules.sources().render(rules.warnings(), color));
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Fail (exit 1) when the rules load with warnings.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+pub fn run(args: &CheckArgs, color: bool) -> Result<u8, CliError> {
+    let rules = args.rules.load()?;
+    let warnings = rules.warnings();
+    if !warnings.is_empty() {
+        eprint!("{}", rules.sources().render(warnings, color));
+        if args.deny_warnings {
+            return Err(CliError::Failed(format!(
+                "{} warning{} denied by --deny-warnings",
+                warnings.len(),
+                if warnings.len() == 1 { "" } else { "s" }
+            )));
+        }
     }
     let files: Vec<&str> = rules
         .sources()

@@ -58,7 +58,7 @@ pub enum Color {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load and check every rule file; print diagnostics to stderr.
-    Check(RulesArgs),
+    Check(check::CheckArgs),
     /// Evaluate rules over input data and print what they produce; sends and writes nothing.
     #[command(subcommand)]
     Render(RenderCommand),

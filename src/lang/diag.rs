@@ -64,6 +64,14 @@ pub enum Code {
     E0219,
     /// A value whose kind is known when the rules load is the wrong kind for its place.
     E0220,
+    /// Two objects of one trap binding have the same OID.
+    W0201,
+    /// Two trap bindings send the same notification OID.
+    W0202,
+    /// A trap condition names an audit code Fledge does not write.
+    W0203,
+    /// `$name` in a string: text, not an interpolation.
+    W0204,
     /// A path was missing at run time and the rule gave no `??` fallback.
     E0301,
     /// A value had the wrong type at run time.
@@ -73,7 +81,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 32] = [
         Code::E0101,
         Code::E0102,
         Code::E0103,
@@ -99,6 +107,10 @@ impl Code {
         Code::E0218,
         Code::E0219,
         Code::E0220,
+        Code::W0201,
+        Code::W0202,
+        Code::W0203,
+        Code::W0204,
         Code::E0301,
         Code::E0302,
         Code::E0303,
@@ -131,6 +143,10 @@ impl Code {
             Code::E0218 => "constant does not fit the SNMP type",
             Code::E0219 => "statement out of place",
             Code::E0220 => "wrong type",
+            Code::W0201 => "objects with the same OID",
+            Code::W0202 => "notification OID of two bindings",
+            Code::W0203 => "unknown audit code",
+            Code::W0204 => "`$` without braces",
             Code::E0301 => "missing value",
             Code::E0302 => "wrong value type",
             Code::E0303 => "value does not fit the SNMP type",
@@ -176,6 +192,13 @@ impl Diagnostic {
             related: Vec::new(),
             notes: Vec::new(),
             help: None,
+        }
+    }
+
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
         }
     }
 

@@ -66,6 +66,41 @@ fn check_default_rules() {
 }
 
 #[test]
+fn check_shows_warnings_and_fails_on_them_only_when_asked() {
+    let shipped = monbridge(&["check", "--deny-warnings"]);
+    assert_eq!(shipped.status.code(), Some(0), "{}", transcript(&shipped));
+    assert!(shipped.stderr.is_empty(), "{}", transcript(&shipped));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.rules"),
+        "trap t when audit.source == \"STLINK\" {\n  oid 1.3.6.1.4.1.39059.1.0.1\n  1 a = audit.source\n}\n",
+    )
+    .unwrap();
+    let rules = dir.path().to_str().unwrap();
+    let lenient = monbridge(&["check", "--rules", rules]);
+    assert_eq!(lenient.status.code(), Some(0), "{}", transcript(&lenient));
+    assert!(
+        text(&lenient.stderr).contains("warning[W0203]"),
+        "{}",
+        transcript(&lenient)
+    );
+    assert!(
+        text(&lenient.stderr).contains("did you mean `STLNK`?"),
+        "{}",
+        transcript(&lenient)
+    );
+    let strict = monbridge(&["check", "--deny-warnings", "--rules", rules]);
+    assert_eq!(strict.status.code(), Some(1), "{}", transcript(&strict));
+    assert!(strict.stdout.is_empty(), "{}", transcript(&strict));
+    assert!(
+        text(&strict.stderr).contains("1 warning denied by --deny-warnings"),
+        "{}",
+        transcript(&strict)
+    );
+}
+
+#[test]
 fn check_reports_every_error_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

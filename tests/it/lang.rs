@@ -33,7 +33,14 @@ fn diagnostics_cases() {
                 path.file_name().unwrap().to_string_lossy()
             );
             let rendered = match load(&name, &text, BTreeMap::new()) {
-                Ok(_) => "rules loaded without errors".to_owned(),
+                Ok(rules) if rules.warnings().is_empty() => {
+                    "rules loaded without errors".to_owned()
+                }
+                Ok(rules) => format!(
+                    "{}rules loaded with {} warning(s)",
+                    rules.sources().render(rules.warnings(), false),
+                    rules.warnings().len()
+                ),
                 Err(error) => error.render(false),
             };
             insta::assert_snapshot!("diagnostic", rendered);

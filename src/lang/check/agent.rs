@@ -10,7 +10,7 @@ use crate::record::pandora::{AGENT_FIELDS, MODULE_FIELDS, MODULE_TYPES};
 
 impl<'a> Checker<'a> {
     pub(super) fn agent(&mut self, rule: &ast::AgentRule) -> Option<AgentProgram> {
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.errors();
         let mut scope = Scope::new(RuleKind::Agent);
         let each = self.each(&rule.each, &mut scope);
         let mut fields: Vec<(&'static str, Node)> = Vec::new();
@@ -44,7 +44,7 @@ impl<'a> Checker<'a> {
                 .help("add `name = \"...\"`: it becomes the agent's identity in Pandora"),
             );
         }
-        if self.diagnostics.len() != errors_before {
+        if self.errors() != errors_before {
             return None;
         }
         Some(AgentProgram {
@@ -167,7 +167,7 @@ impl<'a> Checker<'a> {
         module: &ast::ModuleDef,
         scope: &mut Scope,
     ) -> Option<ModuleProgram> {
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.errors();
         let name = self.expr(&module.name, scope, Flags::default());
         let mut module_type = None;
         let mut data = None;
@@ -227,7 +227,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if self.diagnostics.len() != errors_before {
+        if self.errors() != errors_before {
             return None;
         }
         Some(ModuleProgram {

@@ -48,6 +48,9 @@ impl<'a> Checker<'a> {
                 let rhs = self.expr(rhs, scope, flags);
                 let (lhs, rhs) = (lhs?, rhs?);
                 self.check_operands(*op, &lhs, &rhs);
+                if scope.kind == RuleKind::Trap {
+                    self.check_audit_codes(*op, &lhs, &rhs);
+                }
                 NodeKind::Binary(*op, Box::new(lhs), Box::new(rhs))
             }
             ExprKind::Call(name, args) => return self.call(name, args, expr.span, scope, flags),

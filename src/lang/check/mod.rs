@@ -6,13 +6,15 @@ mod agent;
 mod expr;
 mod trap;
 mod types;
+mod warnings;
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::program::*;
 
 use super::ast::{self, Item, Span};
-use super::diag::{Code, Diagnostic};
+use super::diag::{Code, Diagnostic, Severity};
+use crate::record::Oid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RuleKind {
@@ -52,6 +54,7 @@ pub fn check(items: &[Item], env: &EnvSource<'_>) -> (Program, Vec<Diagnostic>) 
         env,
         diagnostics: Vec::new(),
         blocks: HashMap::new(),
+        notifications: Vec::new(),
     };
     checker.check_names(items);
     for item in items {
@@ -86,6 +89,7 @@ pub fn check(items: &[Item], env: &EnvSource<'_>) -> (Program, Vec<Diagnostic>) 
             }
         }
     }
+    checker.shared_notifications();
     (program, checker.diagnostics)
 }
 
@@ -93,6 +97,8 @@ struct Checker<'a> {
     env: &'a EnvSource<'a>,
     diagnostics: Vec<Diagnostic>,
     blocks: HashMap<String, &'a ast::ObjectsBlock>,
+    /// Each trap binding's notification OID, where it is written, and the binding's name.
+    notifications: Vec<(Oid, Span, String)>,
 }
 
 /// Names visible in an expression.
@@ -131,6 +137,14 @@ struct Flags {
 impl<'a> Checker<'a> {
     fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// Errors reported so far (warnings do not stop a rule from compiling).
+    fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     fn check_names(&mut self, items: &[Item]) {

@@ -10,7 +10,7 @@ use crate::record::{MAX_OBJECT_INDEX, Oid, SnmpType};
 
 impl<'a> Checker<'a> {
     pub(super) fn trap(&mut self, rule: &'a ast::TrapRule) -> Option<TrapProgram> {
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.errors();
         let mut scope = Scope::new(RuleKind::Trap);
         let condition = self.expr(&rule.condition, &mut scope, Flags::default());
         if let Some(node) = &condition {
@@ -58,7 +58,7 @@ impl<'a> Checker<'a> {
                 ast::TrapStmt::Object(object) => objects.push(object),
             }
         }
-        if oid.is_none() && self.diagnostics.len() == errors_before {
+        if oid.is_none() && self.errors() == errors_before {
             self.report(
                 Diagnostic::error(
                     Code::E0213,
@@ -75,6 +75,7 @@ impl<'a> Checker<'a> {
         let mut by_index: HashMap<u32, Span> = HashMap::new();
         let mut by_name: HashMap<&str, Span> = HashMap::new();
         let mut compiled = Vec::with_capacity(objects.len());
+        let mut name_spans = Vec::with_capacity(objects.len());
         for object in &objects {
             if let Some(first) = by_index.insert(object.index, object.index_span) {
                 self.report(
@@ -116,6 +117,7 @@ impl<'a> Checker<'a> {
                 (None, None, None) => continue,
             };
             self.constant_fits(&value, snmp_type);
+            name_spans.push(object.name.span);
             compiled.push(ObjectProgram {
                 index: object.index,
                 name: object.name.name.as_str().into(),
@@ -125,8 +127,12 @@ impl<'a> Checker<'a> {
                 span: object.span,
             });
         }
-        if self.diagnostics.len() != errors_before {
+        if self.errors() != errors_before {
             return None;
+        }
+        self.check_object_oids(&rule.name.name, &compiled, &name_spans);
+        if let Some((oid, span)) = &oid {
+            self.notification(oid, *span, &rule.name.name);
         }
         Some(TrapProgram {
             name: rule.name.name.as_str().into(),

@@ -367,6 +367,24 @@ impl Lowering {
     fn push_text(&self, out: &mut String, part: Pair<'_, Rule>, diagnostics: &mut Vec<Diagnostic>) {
         let raw = part.as_str();
         if part.as_rule() != Rule::str_escape {
+            if let Some(at) = dollar_without_braces(raw) {
+                let start = part.as_span().start() + self.base + at;
+                let name: String = raw[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                    .collect();
+                diagnostics.push(
+                    Diagnostic::warning(
+                        Code::W0204,
+                        Span::new(self.file, start, start + 1 + name.len()),
+                        format!("`${name}` is text here, not the value of `{name}`"),
+                    )
+                    .label("no braces")
+                    .help(format!(
+                        "write `${{{name}}}` for the value, or `\\${name}` for the text"
+                    )),
+                );
+            }
             out.push_str(raw);
             return;
         }
@@ -396,4 +414,15 @@ impl Lowering {
             ),
         }
     }
+}
+
+/// The offset of a `$` followed by a name, as a `${…}` written without its braces would be.
+fn dollar_without_braces(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).find(|&at| {
+        bytes[at] == b'$'
+            && bytes
+                .get(at + 1)
+                .is_some_and(|next| next.is_ascii_alphabetic() || *next == b'_')
+    })
 }
