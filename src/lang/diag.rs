@@ -235,7 +235,9 @@ impl Diagnostic {
     }
 }
 
-/// The closest candidate, if it is close enough to be a likely typo.
+/// The closest candidate, if it is close enough to be a likely typo: similar by
+/// Jaro–Winkler, or one edit away (a swapped, missing, extra or wrong letter), which
+/// Jaro–Winkler misses in short names (`evn` for `env`).
 pub fn did_you_mean<'a>(
     found: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -244,7 +246,11 @@ pub fn did_you_mean<'a>(
     candidates
         .into_iter()
         .map(|candidate| {
-            let score = strsim::jaro_winkler(&found_lower, &candidate.to_ascii_lowercase());
+            let candidate_lower = candidate.to_ascii_lowercase();
+            let mut score = strsim::jaro_winkler(&found_lower, &candidate_lower);
+            if found_lower.len() >= 3 && strsim::osa_distance(&found_lower, &candidate_lower) == 1 {
+                score = score.max(0.95);
+            }
             (score, candidate)
         })
         .filter(|(score, _)| *score >= 0.8)

@@ -108,6 +108,19 @@ impl SnmpType {
     }
 
     /// The name SMIv2 and net-snmp print for it.
+    /// The values an object of this type takes, in words, for help lines.
+    pub fn accepts(self) -> &'static str {
+        match self {
+            SnmpType::OctetString => "text (up to 255 bytes; longer text is cut)",
+            SnmpType::Integer => "a whole number from -2147483648 to 2147483647",
+            SnmpType::Gauge32 | SnmpType::Counter32 => "a whole number from 0 to 4294967295",
+            SnmpType::Counter64 => "a whole number from 0 to 18446744073709551615",
+            SnmpType::TimeTicks => "hundredths of a second, a whole number from 0 to 4294967295",
+            SnmpType::IpAddress => "an IPv4 address such as \"192.0.2.1\"",
+            SnmpType::ObjectId => "an OID in dotted decimals such as \"1.3.6.1.4.1.39059\"",
+        }
+    }
+
     pub fn smi_name(self) -> &'static str {
         match self {
             SnmpType::OctetString => "OCTET STRING",
@@ -246,6 +259,21 @@ pub enum OidError {
     SecondArc(u32, u32),
     #[error("an OID has at most 128 arcs")]
     TooLong,
+}
+
+impl OidError {
+    /// What to write instead, for help lines.
+    pub fn help(&self) -> &'static str {
+        match self {
+            OidError::TooShort => "write at least two arcs: `1.3.6.1.4.1.39059.1.0.1`",
+            OidError::BadArc(_) => "each arc is a number from 0 to 4294967295, with no empty arc",
+            OidError::FirstArc(_) => {
+                "OIDs start with 0, 1 or 2; enterprise OIDs start with 1.3.6.1.4.1"
+            }
+            OidError::SecondArc(..) => "under 0 and 1 the second arc is 0 to 39 (1.3 is iso.org)",
+            OidError::TooLong => "an OID has at most 128 arcs",
+        }
+    }
 }
 
 impl FromStr for Oid {

@@ -68,8 +68,17 @@ impl<'a> Checker<'a> {
                 field.name.span,
                 format!("unknown agent field `{name}`"),
             )
-            .label("not an agent field")
-            .suggest(name, AGENT_FIELDS.iter().map(|(f, _)| *f));
+            .label("not an agent field");
+            // The Pandora attribute's own name (`agent_alias`) for the field that sets it.
+            diagnostic = match AGENT_FIELDS
+                .iter()
+                .find(|(_, attribute)| *attribute == name)
+            {
+                Some((field, _)) => diagnostic.help(format!(
+                    "rules call it `{field}`; it becomes the `{name}` attribute of the agent"
+                )),
+                None => diagnostic.suggest(name, AGENT_FIELDS.iter().map(|(f, _)| *f)),
+            };
             if MODULE_FIELDS.contains(&name) || name == "type" || name == "data" {
                 diagnostic = diagnostic.note(format!(
                     "`{name}` is a module field: put it inside a `module` block"

@@ -55,6 +55,7 @@ pub fn check(items: &[Item], env: &EnvSource<'_>) -> (Program, Vec<Diagnostic>) 
         diagnostics: Vec::new(),
         blocks: HashMap::new(),
         notifications: Vec::new(),
+        unknown_blocks: std::collections::HashSet::new(),
     };
     checker.check_names(items);
     for item in items {
@@ -90,7 +91,12 @@ pub fn check(items: &[Item], env: &EnvSource<'_>) -> (Program, Vec<Diagnostic>) 
         }
     }
     checker.shared_notifications();
-    (program, checker.diagnostics)
+    // An `objects` block is checked with every binding that uses it: one mistake in it would
+    // otherwise be reported once per `use`.
+    let mut seen = std::collections::HashSet::new();
+    let mut diagnostics = checker.diagnostics;
+    diagnostics.retain(|d| seen.insert((d.code, d.span, d.message.clone())));
+    (program, diagnostics)
 }
 
 struct Checker<'a> {
@@ -99,6 +105,8 @@ struct Checker<'a> {
     blocks: HashMap<String, &'a ast::ObjectsBlock>,
     /// Each trap binding's notification OID, where it is written, and the binding's name.
     notifications: Vec<(Oid, Span, String)>,
+    /// Block names `use` asked for that do not exist, already reported.
+    unknown_blocks: std::collections::HashSet<String>,
 }
 
 /// Names visible in an expression.

@@ -42,6 +42,9 @@ impl<'a> Checker<'a> {
                 }
                 ast::TrapStmt::Use(name) => match self.blocks.get(&name.name) {
                     Some(block) => objects.extend(block.objects.iter()),
+                    // One report per unknown name: a misspelt block definition would otherwise
+                    // give an error at every `use` of the name it was meant to have.
+                    None if !self.unknown_blocks.insert(name.name.clone()) => {}
                     None => {
                         let names: Vec<&str> = self.blocks.keys().map(String::as_str).collect();
                         self.report(
@@ -201,7 +204,8 @@ impl<'a> Checker<'a> {
                         literal.span,
                         format!("malformed OID `{}`", literal.text),
                     )
-                    .label(error.to_string()),
+                    .label(error.to_string())
+                    .help(error.help()),
                 );
                 None
             }
@@ -220,8 +224,39 @@ impl<'a> Checker<'a> {
                     value.span,
                     format!("this value cannot be {}", snmp_type.smi_name()),
                 )
-                .label(message),
+                .label(message)
+                .help(range_help(constant, snmp_type)),
             );
         }
+    }
+}
+
+/// What to do about a constant that does not fit its object's type: another type when one
+/// fits, else what the type takes.
+fn range_help(constant: &Const, snmp_type: SnmpType) -> String {
+    let number = match constant {
+        Const::Number(n) => Some(*n),
+        Const::Str(text) => text.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match (snmp_type, number) {
+        (SnmpType::Gauge32 | SnmpType::Counter32 | SnmpType::TimeTicks | SnmpType::Counter64, Some(n))
+            if n < 0.0 =>
+        {
+            format!(
+                "{} counts from 0; for values below 0 type the object `: integer`",
+                snmp_type.smi_name()
+            )
+        }
+        (SnmpType::Integer, Some(n)) if n > f64::from(i32::MAX) && n <= f64::from(u32::MAX) => {
+            "for whole numbers up to 4294967295 type the object `: gauge32` (or `: counter64` beyond)"
+                .to_owned()
+        }
+        (SnmpType::Integer | SnmpType::Gauge32 | SnmpType::Counter32, Some(n))
+            if n > f64::from(u32::MAX) && n.fract() == 0.0 =>
+        {
+            "for whole numbers this large type the object `: counter64`".to_owned()
+        }
+        _ => format!("{} takes {}", snmp_type.smi_name(), snmp_type.accepts()),
     }
 }

@@ -42,14 +42,44 @@ pub(super) fn syntax_error(
         .label("string starts here")
         .note("close it with a double quote: \"like this\"");
     }
+    // A string that runs over a line end swallowed the text up to its next quote: the real
+    // mistake is its missing closing quote, not what the parser met afterwards.
+    if let Some(start) = string_over_line_end(text, position) {
+        let (line, column) = line_column(text, position);
+        return Diagnostic::error(
+            Code::E0101,
+            Span::new(file, start, start + 1),
+            "this string is not closed on its line",
+        )
+        .label("string starts here")
+        .note(format!(
+            "it runs on to the next `\"`, and the rules stop making sense at line {line}, column {column}"
+        ))
+        .help("close it with a double quote on the same line; write `\\n` for a line break inside a string");
+    }
+    if let Some(diagnostic) = malformed_oid(file, text, position) {
+        return diagnostic;
+    }
+    if expected.contains(&"`=`")
+        && is_word(found)
+        && let Some(diagnostic) = missing_equals(file, text, position, found)
+    {
+        return diagnostic;
+    }
     let end = (position + found.len().max(1))
         .min(text.len())
         .max(position);
     let span = Span::new(file, position, end);
-    let found_text = if found.is_empty() {
-        "end of file".to_owned()
-    } else {
-        format!("`{found}`")
+    let found_text = match found.chars().next() {
+        None => "end of file".to_owned(),
+        Some(c) if invisible(c).is_some() => {
+            format!(
+                "U+{:04X} ({})",
+                u32::from(c),
+                invisible(c).unwrap_or_default()
+            )
+        }
+        Some(_) => format!("`{found}`"),
     };
     let message = if expected.is_empty() {
         format!("unexpected {found_text}")
@@ -57,6 +87,9 @@ pub(super) fn syntax_error(
         format!("expected {}, found {found_text}", join_or(&expected))
     };
     let mut diagnostic = Diagnostic::error(Code::E0101, span, message).label("unexpected here");
+    if let Some(help) = habit_from_elsewhere(text.get(position..).unwrap_or("")) {
+        return diagnostic.help(help);
+    }
     if is_word(found) {
         let keywords = expected
             .iter()
@@ -65,6 +98,137 @@ pub(super) fn syntax_error(
         diagnostic = diagnostic.suggest(found, keywords);
     }
     diagnostic
+}
+
+/// What to write instead of a habit from other languages or a character editors insert.
+fn habit_from_elsewhere(rest: &str) -> Option<String> {
+    let help = if rest.starts_with("==") {
+        return None;
+    } else if rest.starts_with('=') {
+        "to compare, write `==`; a single `=` only gives a field or an object its value"
+    } else if rest.starts_with("&&") {
+        "write `and`: `a == 1 and b == 2`"
+    } else if rest.starts_with("||") {
+        "write `or`: `a == 1 or b == 2`"
+    } else if rest.starts_with("//") || rest.starts_with("/*") {
+        "comments start with `#` and run to the end of the line"
+    } else if rest.starts_with('!') && !rest.starts_with("!=") {
+        "write `not`: `not exists(audit.detail.x)`"
+    } else if rest.starts_with(['\u{201c}', '\u{201d}', '\u{201e}', '\u{ab}', '\u{bb}']) {
+        "this is a typographic quote, as word processors type them: write a straight `\"`"
+    } else if rest.starts_with(['\u{2018}', '\u{2019}', '\'']) {
+        "strings are written in straight double quotes: `\"like this\"`"
+    } else if rest.chars().next().and_then(invisible).is_some() {
+        "replace it with a plain space: it looks like one, but the rules do not read it as one"
+    } else {
+        return None;
+    };
+    Some(help.to_owned())
+}
+
+/// Names of characters that look like a space, or like nothing, in an editor.
+fn invisible(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{a0}' => "no-break space",
+        '\u{2000}'..='\u{200a}' => "a typographic space",
+        '\u{200b}' => "zero-width space",
+        '\u{200c}' => "zero-width non-joiner",
+        '\u{200d}' => "zero-width joiner",
+        '\u{2028}' => "line separator",
+        '\u{2029}' => "paragraph separator",
+        '\u{202f}' => "narrow no-break space",
+        '\u{205f}' => "medium mathematical space",
+        '\u{2060}' => "word joiner",
+        '\u{3000}' => "ideographic space",
+        '\u{feff}' => "zero-width no-break space",
+        _ => return None,
+    })
+}
+
+/// An OID literal that is not one (`1.3..6`, `1.3.6.`): E0102 over the whole literal, as the
+/// checker reports OIDs that parse but are out of range.
+fn malformed_oid(file: u32, text: &str, position: usize) -> Option<Diagnostic> {
+    let line_start = text[..position].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..position];
+    let literal_start = before
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_digit() || *c == '.')
+        .last()
+        .map(|(i, _)| line_start + i)?;
+    let keyword = text[line_start..literal_start].trim_end();
+    if !(keyword.ends_with("oid") || keyword.ends_with("base")) {
+        return None;
+    }
+    let literal_end = literal_start
+        + text[literal_start..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len() - literal_start);
+    let literal = &text[literal_start..literal_end];
+    Some(
+        Diagnostic::error(
+            Code::E0102,
+            Span::new(file, literal_start, literal_end.max(literal_start + 1)),
+            format!("`{literal}` is not an OID"),
+        )
+        .label("malformed OID")
+        .help("an OID is dotted decimals with no empty arc: `1.3.6.1.4.1.39059.1.0.1`"),
+    )
+}
+
+/// `name value` where `name = value` was meant: the caret goes where the `=` is missing.
+fn missing_equals(file: u32, text: &str, position: usize, name: &str) -> Option<Diagnostic> {
+    let after_name = position + name.len();
+    let rest = text.get(after_name..)?;
+    let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    let next = after_name + gap;
+    let next_char = text[next..].chars().next()?;
+    if gap == 0 || next_char == '\n' || next_char == '=' || next_char == '{' || next_char == '#' {
+        return None;
+    }
+    Some(
+        Diagnostic::error(
+            Code::E0101,
+            Span::new(file, next, next + next_char.len_utf8()),
+            format!("expected `=` after `{name}`"),
+        )
+        .label("`=` missing before this")
+        .help(format!("write `{name} = …`")),
+    )
+}
+
+/// The opening quote of the last string before `position` that holds a line break.
+fn string_over_line_end(text: &str, position: usize) -> Option<usize> {
+    let mut found = None;
+    let mut open: Option<(usize, bool)> = None;
+    let mut in_comment = false;
+    let mut chars = text[..position.min(text.len())].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match (open, c) {
+            (None, '#') => in_comment = true,
+            (None, '\n') => in_comment = false,
+            (None, '"') if !in_comment => open = Some((i, false)),
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some((start, multiline)), '"') => {
+                if multiline {
+                    found = Some(start);
+                }
+                open = None;
+            }
+            (Some((start, _)), '\n') => open = Some((start, true)),
+            _ => {}
+        }
+    }
+    found
+}
+
+fn line_column(text: &str, position: usize) -> (usize, usize) {
+    let before = &text[..position.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
 }
 
 /// The opening quote of a string that runs to the end of the text, if there is one.
