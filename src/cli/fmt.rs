@@ -51,20 +51,24 @@ pub fn run(args: &FmtArgs, color: bool) -> Result<u8, CliError> {
             Outcome::Broken => broken += 1,
         }
     }
-    if broken > 0 {
-        return Err(CliError::Failed(format!(
-            "{broken} file{} did not parse and {} left untouched",
-            plural(broken),
-            if broken == 1 { "was" } else { "were" },
-        )));
-    }
+    let mut failures = Vec::new();
     if !unformatted.is_empty() {
-        return Err(CliError::Failed(format!(
+        failures.push(format!(
             "{} file{} not formatted: {}",
             unformatted.len(),
             plural(unformatted.len()),
             unformatted.join(", ")
-        )));
+        ));
+    }
+    if broken > 0 {
+        failures.push(format!(
+            "{broken} file{} did not parse and {} left untouched",
+            plural(broken),
+            if broken == 1 { "was" } else { "were" },
+        ));
+    }
+    if !failures.is_empty() {
+        return Err(CliError::Failed(failures.join("; ")));
     }
     Ok(EXIT_OK)
 }

@@ -66,7 +66,7 @@ pub enum Command {
     /// Like render, but print for every output field the expression, the paths it read and their values.
     #[command(subcommand)]
     Explain(RenderCommand),
-    /// Rewrite rules files in the one canonical layout, or check (--check) that they are in it.
+    /// Rewrite rules files in the canonical layout; with --check, only report those that are not.
     Fmt(fmt::FmtArgs),
     /// Run the golden cases kept next to the rules (`<rules>/tests/`) and print a diff for each failure.
     Test(test_cmd::TestArgs),

@@ -15,7 +15,7 @@
 use pest::Parser;
 use pest::iterators::Pair;
 
-use super::{RulesParser, Rule, is_operator};
+use super::{Rule, RulesParser, is_operator};
 
 /// The text in canonical layout, or `None` if it does not parse.
 pub(super) fn format(text: &str) -> Option<String> {
@@ -300,8 +300,6 @@ impl<'a> Formatter<'a> {
         let leading = std::mem::take(&mut self.hoisted);
         let (header_comment, body) = self.body(statements);
         self.punct(b'}');
-        // Nothing can sit between the last statement's trivia and `}`.
-        self.hoisted.clear();
         Entry::Block(Block {
             leading,
             header: header.join(" "),
