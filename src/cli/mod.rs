@@ -15,6 +15,7 @@ use crate::lang::{LoadError, LoadOptions, RuleSet};
 mod check;
 mod demo;
 mod docs;
+mod fmt;
 mod import;
 pub mod mist;
 mod package;
@@ -65,6 +66,8 @@ pub enum Command {
     /// Like render, but print for every output field the expression, the paths it read and their values.
     #[command(subcommand)]
     Explain(RenderCommand),
+    /// Rewrite rules files in the canonical layout; with --check, only report those that are not.
+    Fmt(fmt::FmtArgs),
     /// Run the golden cases kept next to the rules (`<rules>/tests/`) and print a diff for each failure.
     Test(test_cmd::TestArgs),
     /// Run both pipelines over the embedded sample data: no network, no credentials.
@@ -272,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, color),
         Command::Render(command) => render::run(command, false),
         Command::Explain(command) => render::run(command, true),
+        Command::Fmt(args) => fmt::run(args, color),
         Command::Test(args) => test_cmd::run(args, color),
         Command::Demo(args) => demo::run(args),
         Command::Mist(args) => mist::run(args),

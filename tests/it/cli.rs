@@ -42,6 +42,7 @@ fn help_for_every_command() {
         vec!["render", "mist", "--help"],
         vec!["explain", "--help"],
         vec!["test", "--help"],
+        vec!["fmt", "--help"],
         vec!["mist", "--help"],
         vec!["trap", "send", "--help"],
         vec!["import", "link-audit-trap", "--help"],

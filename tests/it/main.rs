@@ -6,6 +6,7 @@ mod common;
 mod default_traps;
 mod docs;
 mod fledge_plugin;
+mod fmt;
 mod import;
 mod lang;
 mod layering;

@@ -4,6 +4,7 @@
 //! pest types: everything after it works on the AST.
 
 mod errors;
+mod format;
 mod lowering;
 
 use std::sync::LazyLock;
@@ -13,7 +14,7 @@ use pest::error::InputLocation;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
-use super::diag::Diagnostic;
+use super::diag::{Code, Diagnostic, Severity};
 use super::limits;
 use errors::syntax_error;
 use lowering::Lowering;
@@ -79,6 +80,32 @@ pub fn parse_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     } else {
         parse_checked_file(file, text)
     }
+}
+
+/// The text in the canonical layout of `monbridge fmt` (see [`format`]), or the diagnostics
+/// of a file that does not parse. Formatting never changes what the file means.
+pub fn format_file(file: u32, text: &str) -> Result<String, Vec<Diagnostic>> {
+    let (_, diagnostics) = parse_file(file, text);
+    let errors: Vec<Diagnostic> = diagnostics
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let formatted = if limits::shape(text).needs_large_stack() {
+        limits::with_large_stack(|| format::format(text))
+    } else {
+        format::format(text)
+    };
+    formatted.ok_or_else(|| {
+        // The text parsed above, so this is a formatter bug: refuse rather than guess.
+        vec![Diagnostic::error(
+            Code::E0101,
+            Span::new(file, 0, 0),
+            "the formatter could not lay this file out; it is left as it is",
+        )]
+    })
 }
 
 fn parse_checked_file(file: u32, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
