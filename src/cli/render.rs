@@ -41,8 +41,8 @@ pub fn run(command: &RenderCommand, explain: bool) -> Result<u8, CliError> {
         }
     };
     print!("{}", output.stdout);
-    for error in &output.errors {
-        eprintln!("error: {error}");
+    for report in &output.reports {
+        eprint!("{report}");
     }
     if output.errors.is_empty() {
         Ok(super::EXIT_OK)
@@ -55,11 +55,29 @@ pub fn run(command: &RenderCommand, explain: bool) -> Result<u8, CliError> {
     }
 }
 
-/// What a render produced: the text for stdout and the errors for stderr.
+/// What a render produced: the text for stdout and the errors for stderr, each both as one
+/// line (what `monbridge test` compares) and as shown to a person (rule errors with their
+/// source line, as `check` shows load-time ones).
 #[derive(Debug, Default)]
 pub struct Rendered {
     pub stdout: String,
     pub errors: Vec<String>,
+    pub reports: Vec<String>,
+}
+
+impl Rendered {
+    fn error(&mut self, line: String) {
+        self.reports.push(format!("error: {line}\n"));
+        self.errors.push(line);
+    }
+
+    fn rule_error(&mut self, rules: &RuleSet, error: &EvalError, context: Option<&str>) {
+        match context {
+            Some(context) => self.errors.push(format!("{context}: {error}")),
+            None => self.errors.push(error.to_string()),
+        }
+        self.reports.push(rules.render_error(error, context, false));
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,7 +110,7 @@ pub fn render_traps(
         let audit = match decoded {
             Ok(audit) => audit,
             Err(error) => {
-                out.errors.push(format!("audit {number}: {error}"));
+                out.error(format!("audit {number}: {error}"));
                 continue;
             }
         };
@@ -136,7 +154,7 @@ pub fn render_traps(
             }
         }
         for error in errors {
-            out.errors.push(format!("{label}: {error}"));
+            out.rule_error(rules, &error, Some(&label));
         }
     }
     out
@@ -222,8 +240,7 @@ pub fn render_mist(
     let document: Value = match serde_json::from_slice(input) {
         Ok(document) => document,
         Err(error) => {
-            out.errors
-                .push(format!("the Mist document is not JSON: {error}"));
+            out.error(format!("the Mist document is not JSON: {error}"));
             return out;
         }
     };
@@ -261,10 +278,10 @@ pub fn render_mist(
                         }
                         out.stdout.push('\n');
                     }
-                    Err(error) => out.errors.push(format!("agent {}: {error}", agent.name)),
+                    Err(error) => out.error(format!("agent {}: {error}", agent.name)),
                 }
             }
-            Err(error) => out.errors.push(error.to_string()),
+            Err(error) => out.rule_error(rules, &error, None),
         }
     }
     out

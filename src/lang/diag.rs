@@ -313,6 +313,16 @@ impl SourceMap {
     }
 
     /// Renders diagnostics the way rustc does, all of them, in order.
+    /// One diagnostic, without the closing count that [`SourceMap::render`] adds.
+    pub fn render_one(&self, diagnostic: &Diagnostic, color: bool) -> String {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        format!("{}\n\n", renderer.render(&self.report(diagnostic)))
+    }
+
     pub fn render(&self, diagnostics: &[Diagnostic], color: bool) -> String {
         let renderer = if color {
             Renderer::styled()

@@ -62,6 +62,25 @@ impl RuleSet {
         })
     }
 
+    /// A run-time error as `check` shows load-time ones: the rule's line with a caret under
+    /// the expression that failed, and what was being evaluated (`audit 2 (STLNK)`).
+    pub fn render_error(&self, error: &EvalError, context: Option<&str>, color: bool) -> String {
+        let mut diagnostic = Diagnostic::error(error.code, error.span, error.message.clone())
+            .label("evaluated here");
+        let mut while_doing = format!("in rule `{}`", error.rule);
+        if let Some(subject) = &error.subject {
+            while_doing.push_str(&format!(" for {subject}"));
+        }
+        if let Some(context) = context {
+            while_doing.push_str(&format!(", evaluating {context}"));
+        }
+        diagnostic = diagnostic.note(while_doing);
+        if error.code == crate::lang::diag::Code::E0301 {
+            diagnostic = diagnostic.help("give a fallback with `??` where the value may be absent");
+        }
+        self.sources.render_one(&diagnostic, color)
+    }
+
     /// Diagnostics that did not stop the rules from loading.
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings

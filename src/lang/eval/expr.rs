@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Eval, Evaluator, Fail};
 use crate::lang::ast::{BinOp, Span};
-use crate::lang::diag::Code;
+use crate::lang::diag::{Code, did_you_mean};
 use crate::lang::program::*;
 use crate::lang::value::{self, Val, values_equal};
 
@@ -109,10 +109,14 @@ impl<'a> Evaluator<'a> {
                     )),
                     None => {
                         let known: Vec<&str> = self.params.0.keys().map(String::as_str).collect();
+                        let advice = match did_you_mean(name, known.iter().copied()) {
+                            Some(near) => format!("did you mean `param.{near}`?"),
+                            None => format!("give it with --param {name}=VALUE"),
+                        };
                         Err(Fail::Missing {
                             span,
                             message: format!(
-                                "`param.{name}` is not set (set: {}); give it with --param {name}=VALUE",
+                                "`param.{name}` is not set (set: {}); {advice}",
                                 list_or_none(&known)
                             ),
                         })
@@ -143,10 +147,14 @@ impl<'a> Evaluator<'a> {
                     Some(value) => Val::from_json(value),
                     None => {
                         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                        let near = match did_you_mean(key, keys.iter().copied()) {
+                            Some(near) => format!("; did you mean `{}.{near}`?", walked()),
+                            None => String::new(),
+                        };
                         return Err(Fail::Missing {
                             span,
                             message: format!(
-                                "`{}` is missing: `{}` has {}",
+                                "`{}` is missing: `{}` has {}{near}",
                                 path.text,
                                 walked(),
                                 list_or_none(&keys)

@@ -35,15 +35,40 @@ impl Params {
 }
 
 /// A rule that could not be evaluated over one input (a missing path with no `??`, a
-/// value of the wrong type, ...). Carries where in the rules it happened.
+/// value of the wrong type, ...). Carries where in the rules it happened, and for agent
+/// mappings which item of the iteration it was evaluating.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{location}: {code} in rule `{rule}`: {message}")]
+#[error(
+    "{location}: {code} in rule `{rule}`{}: {message}",
+    for_subject(subject)
+)]
 pub struct EvalError {
     pub code: Code,
     pub rule: String,
     /// `file:line:col` of the expression that failed.
     pub location: String,
+    /// The same place, for rendering with the source line (`RuleSet::render_error`).
+    pub span: Span,
+    /// The item an agent mapping was building: `site "Madrid HQ"`.
+    pub subject: Option<String>,
     pub message: String,
+}
+
+fn for_subject(subject: &Option<String>) -> String {
+    subject
+        .as_ref()
+        .map(|subject| format!(" for {subject}"))
+        .unwrap_or_default()
+}
+
+/// `site "Madrid HQ"` (or `site 3` when the item has no name), for messages about one item.
+fn describe_item(var: &str, item: &Val<'_>, number: usize) -> String {
+    if let Val::Json(Value::Object(map)) = item
+        && let Some(Value::String(name)) = value::member(map, "name")
+    {
+        return format!("{var} {name:?}");
+    }
+    format!("{var} {number}")
 }
 
 /// One output field as `explain` shows it: the expression, what it read, what it gave.
@@ -104,9 +129,13 @@ pub(super) fn run_agents(
                 continue;
             }
         };
-        for item in items {
-            ev.set_var(rule.each.slot, item);
-            results.push(ev.agent(rule).map_err(|fail| ev.error(fail)));
+        for (number, item) in items.into_iter().enumerate() {
+            let subject = || describe_item(&rule.each.var, &item, number + 1);
+            ev.set_var(rule.each.slot, item.clone());
+            results.push(ev.agent(rule).map_err(|fail| EvalError {
+                subject: Some(subject()),
+                ..ev.error(fail)
+            }));
         }
     }
     results
@@ -182,6 +211,8 @@ impl<'a> Evaluator<'a> {
             code,
             rule: self.rule.to_owned(),
             location: self.sources.location(span),
+            span,
+            subject: None,
             message,
         }
     }
