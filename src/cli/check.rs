@@ -26,12 +26,7 @@ pub fn run(args: &CheckArgs, color: bool) -> Result<u8, CliError> {
             )));
         }
     }
-    let files: Vec<&str> = rules
-        .sources()
-        .files()
-        .iter()
-        .map(|f| f.name.as_str())
-        .collect();
+    let files = rules.files_read();
     println!(
         "ok: {} rules ({}) in {}",
         rules.rule_names().len(),

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
 
 use super::ast::Span;
 
@@ -72,6 +72,8 @@ pub enum Code {
     W0203,
     /// `$name` in a string: text, not an interpolation.
     W0204,
+    /// A file in the rules folder whose name looks meant for a rules file is not read.
+    W0205,
     /// A path was missing at run time and the rule gave no `??` fallback.
     E0301,
     /// A value had the wrong type at run time.
@@ -81,7 +83,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Code::E0101,
         Code::E0102,
         Code::E0103,
@@ -111,6 +113,7 @@ impl Code {
         Code::W0202,
         Code::W0203,
         Code::W0204,
+        Code::W0205,
         Code::E0301,
         Code::E0302,
         Code::E0303,
@@ -147,6 +150,7 @@ impl Code {
             Code::W0202 => "notification OID of two bindings",
             Code::W0203 => "unknown audit code",
             Code::W0204 => "`$` without braces",
+            Code::W0205 => "file not read",
             Code::E0301 => "missing value",
             Code::E0302 => "wrong value type",
             Code::E0303 => "value does not fit the SNMP type",
@@ -356,25 +360,49 @@ impl SourceMap {
             .primary_title(diagnostic.message.as_str())
             .id(diagnostic.code.to_string());
         let mut group = Group::with_title(title);
-        if let Some(file) = self.file(diagnostic.span.file) {
-            let mut snippet = Snippet::source(file.text.as_str())
-                .path(file.name.as_str())
-                .fold(true)
-                .annotation(
-                    AnnotationKind::Primary
-                        .span(clamp(diagnostic.span, &file.text))
-                        .label(non_empty(&diagnostic.label)),
-                );
-            for (span, label) in &diagnostic.related {
-                if span.file == diagnostic.span.file {
-                    snippet = snippet.annotation(
-                        AnnotationKind::Context
-                            .span(clamp(*span, &file.text))
-                            .label(label.as_str()),
-                    );
-                }
+        match self.file(diagnostic.span.file) {
+            // A folder or a file that could not be read: its name alone, no made-up line.
+            Some(file) if file.text.is_empty() => {
+                group = group.element(Origin::path(file.name.as_str()));
             }
-            group = group.element(snippet);
+            Some(file) => {
+                let mut snippet = Snippet::source(file.text.as_str())
+                    .path(file.name.as_str())
+                    .fold(true)
+                    .annotation(
+                        AnnotationKind::Primary
+                            .span(clamp(diagnostic.span, &file.text))
+                            .label(non_empty(&diagnostic.label)),
+                    );
+                for (span, label) in &diagnostic.related {
+                    if span.file == diagnostic.span.file {
+                        snippet = snippet.annotation(
+                            AnnotationKind::Context
+                                .span(clamp(*span, &file.text))
+                                .label(label.as_str()),
+                        );
+                    }
+                }
+                group = group.element(snippet);
+            }
+            None => {}
+        }
+        // Places in other files (a rule defined twice, in two files) get a snippet of their own.
+        for (span, label) in &diagnostic.related {
+            if span.file != diagnostic.span.file
+                && let Some(other) = self.file(span.file)
+            {
+                group = group.element(
+                    Snippet::source(other.text.as_str())
+                        .path(other.name.as_str())
+                        .fold(true)
+                        .annotation(
+                            AnnotationKind::Context
+                                .span(clamp(*span, &other.text))
+                                .label(label.as_str()),
+                        ),
+                );
+            }
         }
         for note in &diagnostic.notes {
             group = group.element(Level::NOTE.message(note.as_str()));

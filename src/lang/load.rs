@@ -27,7 +27,32 @@ pub struct LoadOptions {
     pub env: BTreeMap<String, String>,
 }
 
-pub(super) fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+/// What a rules folder holds: the `*.rules` files, and files whose names look meant to be
+/// rules files but are not read (`audit.rule`, `audit.rules.txt`, `audit.RULES`).
+pub(super) struct Folder {
+    pub files: Vec<(String, String)>,
+    pub near_misses: Vec<String>,
+}
+
+/// A name an operator probably meant as a rules file. Editor backups (`~`, `.bak`, `.orig`,
+/// `.swp`) are left alone: they are meant to be ignored.
+fn near_miss(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    (extension != "rules" && extension.eq_ignore_ascii_case("rules"))
+        || ["rule", "rls", "ruels", "rulse", "rues"]
+            .contains(&extension.to_ascii_lowercase().as_str())
+        || lower.ends_with(".rules.txt")
+        || lower.ends_with(".rules.conf")
+}
+
+pub(super) fn read_dir(dir: &Path) -> Result<Folder, LoadError> {
     let file_error = |name: String, message: String| {
         let mut sources = SourceMap::default();
         let id = sources.add(name, String::new());
@@ -43,16 +68,30 @@ pub(super) fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
             format!("cannot read the rules folder {shown}: {e}"),
         )
     })?;
-    let mut paths: Vec<PathBuf> = entries
+    let all: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rules") && path.is_file())
+        .filter(|path| path.is_file())
+        .collect();
+    let mut near_misses: Vec<String> = all
+        .iter()
+        .filter(|path| near_miss(path))
+        .map(|path| path.display().to_string())
+        .collect();
+    near_misses.sort();
+    let mut paths: Vec<PathBuf> = all
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rules"))
         .collect();
     paths.sort();
     if paths.is_empty() {
+        let hint = match near_misses.first() {
+            Some(near) => format!(" ({near} is not read: rules files end in `.rules`)"),
+            None => String::new(),
+        };
         return Err(file_error(
             shown.clone(),
-            format!("the rules folder {shown} has no *.rules file"),
+            format!("the rules folder {shown} has no *.rules file{hint}"),
         ));
     }
     let mut files = Vec::with_capacity(paths.len());
@@ -80,7 +119,7 @@ pub(super) fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
         })?;
         files.push((name, text));
     }
-    Ok(files)
+    Ok(Folder { files, near_misses })
 }
 
 /// Rules that did not load: every diagnostic of every file.

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::diag::{Diagnostic, Severity, SourceMap};
+use super::ast::Span;
+use super::diag::{Code, Diagnostic, Severity, SourceMap};
 use super::eval::{self, EvalError, Explained, Params};
 use super::load::{DEFAULT_RULES, LoadError, LoadOptions, read_dir};
 use super::program::{Program, TrapIndex};
@@ -17,19 +18,40 @@ pub struct RuleSet {
     pub(crate) program: Program,
     pub(crate) sources: SourceMap,
     warnings: Vec<Diagnostic>,
+    /// Files of the rules folder that were not read (their warnings point at them).
+    unread: Vec<String>,
 }
 
 impl RuleSet {
     /// Loads every `*.rules` file of the folder (or the embedded defaults) and checks them.
     pub fn load(options: &LoadOptions) -> Result<RuleSet, LoadError> {
-        let files = match &options.dir {
-            Some(dir) => read_dir(dir)?,
-            None => DEFAULT_RULES
-                .iter()
-                .map(|(name, text)| (format!("<embedded>/{name}"), (*text).to_owned()))
-                .collect(),
+        let (files, near_misses) = match &options.dir {
+            Some(dir) => {
+                let folder = read_dir(dir)?;
+                (folder.files, folder.near_misses)
+            }
+            None => (
+                DEFAULT_RULES
+                    .iter()
+                    .map(|(name, text)| (format!("<embedded>/{name}"), (*text).to_owned()))
+                    .collect(),
+                Vec::new(),
+            ),
         };
-        RuleSet::from_sources(files, &options.env)
+        let mut rules = RuleSet::from_sources(files, &options.env)?;
+        for path in near_misses {
+            let id = rules.sources.add(path.clone(), String::new());
+            rules.unread.push(path.clone());
+            rules.warnings.push(
+                Diagnostic::warning(
+                    Code::W0205,
+                    Span::new(id, 0, 0),
+                    format!("{path} is not read: rules files end in `.rules`"),
+                )
+                .help("rename it to end in `.rules`, or move it out of the rules folder"),
+            );
+        }
+        Ok(rules)
     }
 
     /// Loads rules from `(name, text)` pairs, as if they were files of one folder.
@@ -59,6 +81,7 @@ impl RuleSet {
             program,
             sources,
             warnings: diagnostics,
+            unread: Vec::new(),
         })
     }
 
@@ -84,6 +107,16 @@ impl RuleSet {
     /// Diagnostics that did not stop the rules from loading.
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
+    }
+
+    /// The names of the files the rules were read from.
+    pub fn files_read(&self) -> Vec<&str> {
+        self.sources
+            .files()
+            .iter()
+            .map(|f| f.name.as_str())
+            .filter(|name| !self.unread.iter().any(|unread| unread == name))
+            .collect()
     }
 
     /// The source files the rules came from.

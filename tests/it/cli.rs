@@ -102,6 +102,47 @@ fn check_shows_warnings_and_fails_on_them_only_when_asked() {
 }
 
 #[test]
+fn check_names_files_it_does_not_read_and_both_files_of_a_duplicate() {
+    let rule = |code: &str, oid: u32| {
+        format!(
+            "trap t when audit.source == \"{code}\" {{\n  oid 1.3.6.1.4.1.39059.1.0.{oid}\n  1 a = audit.source\n}}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("links.rules"), rule("STLNK", 1)).unwrap();
+    std::fs::write(dir.path().join("channels.rule"), rule("STCHA", 2)).unwrap();
+    std::fs::write(dir.path().join("old.rules~"), rule("STCHA", 2)).unwrap();
+    let rules = dir.path().to_str().unwrap();
+    let output = monbridge(&["check", "--rules", rules]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
+    assert!(stderr.contains("warning[W0205]"), "{stderr}");
+    assert!(stderr.contains("channels.rule is not read"), "{stderr}");
+    assert!(
+        !stderr.contains("old.rules~"),
+        "editor backups are not reported: {stderr}"
+    );
+    assert!(
+        !text(&output.stdout).contains("channels.rule"),
+        "{}",
+        transcript(&output)
+    );
+
+    // The same name in two files: both files are shown.
+    std::fs::rename(
+        dir.path().join("channels.rule"),
+        dir.path().join("channels.rules"),
+    )
+    .unwrap();
+    let output = monbridge(&["check", "--rules", rules]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", transcript(&output));
+    assert!(stderr.contains("error[E0207]"), "{stderr}");
+    assert!(stderr.contains("channels.rules:1:6"), "{stderr}");
+    assert!(stderr.contains("links.rules:1:6"), "{stderr}");
+}
+
+#[test]
 fn check_reports_every_error_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
