@@ -637,6 +637,10 @@ END
                 "X.txt:2: OBJECT-TYPE b has no SYNTAX",
             ),
             (
+                "X DEFINITIONS ::= BEGIN\nb OBJECT-TYPE\n  SYNTAX ; STATUS current\n ::= { a 1 }\nEND",
+                "X.txt:3: expected a type",
+            ),
+            (
                 "X DEFINITIONS ::= BEGIN\nb OBJECT-TYPE SYNTAX (\n ::= { a 1 }\nEND",
                 "X.txt:4: b: no `::=` before `END`",
             ),
