@@ -326,6 +326,7 @@ impl<'a> Parser<'a> {
 
     /// `{ parent 3 }`, `{ iso org(3) dod(6) 1 }`.
     fn oid_value(&mut self, name: &str, line: u32) -> Result<Vec<OidPart>, MibError> {
+        let open_line = self.line();
         self.expect_punct("{", &format!("after `{name} ... ::=` (an OID value)"))?;
         let mut parts = Vec::new();
         loop {
@@ -353,9 +354,12 @@ impl<'a> Parser<'a> {
                     } else if parts.is_empty() {
                         parts.push(OidPart::Name(w));
                     } else {
+                        // Most often the next definition, after a missing `}`.
                         return Err(self.error(
-                            at,
-                            format!("{name}: `{w}` inside an OID value needs its number, `{w}(N)`"),
+                            open_line,
+                            format!(
+                                "{name}: OID value not closed by `}}` (or `{w}`, on line {at}, without its number `{w}(N)`)"
+                            ),
                         ));
                     }
                 }

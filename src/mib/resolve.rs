@@ -49,7 +49,7 @@ pub fn resolve(modules: &[(String, RawModule)]) -> Result<MibSet, MibError> {
             let oid = resolver.oid(index, &def.name, def.line, 0)?;
             let kind = match &def.kind {
                 RawKind::Node => Kind::Node,
-                RawKind::Object(ty) => Kind::Object(resolver.syntax(index, ty, def.line)?),
+                RawKind::Object(ty) => Kind::Object(resolver.syntax(index, ty, ty.line)?),
                 RawKind::Notification(names, objects_line) => {
                     let mut objects = Vec::new();
                     for name in names {
