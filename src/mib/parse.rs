@@ -139,11 +139,9 @@ impl<'a> Parser<'a> {
 
     fn module(&mut self) -> Result<RawModule, MibError> {
         let (name, line) = self.expect_word("a module name (`NAME DEFINITIONS ::= BEGIN`)")?;
-        for (word, what) in [("DEFINITIONS", "`DEFINITIONS`")] {
-            let at = self.line();
-            if !self.next().is_some_and(|t| t.is_word(word)) {
-                return Err(self.error(at, format!("expected {what} after `{name}`")));
-            }
+        let at = self.line();
+        if !self.next().is_some_and(|t| t.is_word("DEFINITIONS")) {
+            return Err(self.error(at, format!("expected `DEFINITIONS` after `{name}`")));
         }
         self.expect_punct("::=", "after `DEFINITIONS`")?;
         let at = self.line();

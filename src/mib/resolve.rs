@@ -9,6 +9,9 @@ use crate::record::Oid;
 /// Deeper than any real MIB's chain of parents or conventions; a loop stops here.
 const MAX_DEPTH: usize = 64;
 
+/// Allowed intervals of a SIZE or a range, when the type has one.
+type Bounds = Option<Vec<(i128, i128)>>;
+
 /// ASN.1's roots, which no module defines.
 const ROOTS: [(&str, u32); 5] = [
     ("ccitt", 0),
@@ -191,22 +194,14 @@ impl Resolver<'_> {
         })
     }
 
-    /// The SMI type and the innermost constraints of a type expression.
-    #[allow(clippy::type_complexity)]
+    /// The SMI type and the innermost constraints (SIZE, range) of a type expression.
     fn base(
         &self,
         module: usize,
         ty: &TypeExpr,
         line: u32,
         depth: usize,
-    ) -> Result<
-        (
-            SmiType,
-            Option<Vec<(i128, i128)>>,
-            Option<Vec<(i128, i128)>>,
-        ),
-        MibError,
-    > {
+    ) -> Result<(SmiType, Bounds, Bounds), MibError> {
         let base = match &ty.base {
             TypeBase::OctetString => SmiType::OctetString,
             TypeBase::ObjectIdentifier => SmiType::ObjectIdentifier,
