@@ -58,7 +58,7 @@ pub enum Color {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load and check every rule file; print diagnostics to stderr.
+    /// Load and check every rule file, and the trap bindings against the MIBs; print diagnostics to stderr.
     Check(check::CheckArgs),
     /// Evaluate rules over input data and print what they produce; sends and writes nothing.
     #[command(subcommand)]

@@ -74,6 +74,20 @@ pub enum Code {
     W0204,
     /// A file in the rules folder whose name looks meant for a rules file is not read.
     W0205,
+    /// A trap binding's notification OID is not a NOTIFICATION-TYPE of the MIBs.
+    E0401,
+    /// An object's OID is not an OBJECT-TYPE of the MIBs.
+    E0402,
+    /// An object's SNMP type is not the one its OBJECT-TYPE's SYNTAX encodes to.
+    E0403,
+    /// A constant value is outside its OBJECT-TYPE's SIZE or range.
+    E0404,
+    /// Objects are not in the order of the notification's OBJECTS.
+    E0405,
+    /// A binding does not send an object its notification's OBJECTS lists.
+    E0406,
+    /// An object is not among the notification's OBJECTS.
+    W0401,
     /// A path was missing at run time and the rule gave no `??` fallback.
     E0301,
     /// A value had the wrong type at run time.
@@ -83,7 +97,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 33] = [
+    pub const ALL: [Code; 40] = [
         Code::E0101,
         Code::E0102,
         Code::E0103,
@@ -114,6 +128,13 @@ impl Code {
         Code::W0203,
         Code::W0204,
         Code::W0205,
+        Code::E0401,
+        Code::E0402,
+        Code::E0403,
+        Code::E0404,
+        Code::E0405,
+        Code::E0406,
+        Code::W0401,
         Code::E0301,
         Code::E0302,
         Code::E0303,
@@ -151,6 +172,13 @@ impl Code {
             Code::W0203 => "unknown audit code",
             Code::W0204 => "`$` without braces",
             Code::W0205 => "file not read",
+            Code::E0401 => "notification not in the MIBs",
+            Code::E0402 => "object not in the MIBs",
+            Code::E0403 => "SNMP type differs from the SYNTAX",
+            Code::E0404 => "constant outside the SIZE or range",
+            Code::E0405 => "objects out of OBJECTS order",
+            Code::E0406 => "OBJECTS member not sent",
+            Code::W0401 => "object not in OBJECTS",
             Code::E0301 => "missing value",
             Code::E0302 => "wrong value type",
             Code::E0303 => "value does not fit the SNMP type",
@@ -316,28 +344,10 @@ impl SourceMap {
             .unwrap_or("")
     }
 
-    /// Renders diagnostics the way rustc does, all of them, in order.
-    /// One diagnostic, without the closing count that [`SourceMap::render`] adds.
-    pub fn render_one(&self, diagnostic: &Diagnostic, color: bool) -> String {
-        let renderer = if color {
-            Renderer::styled()
-        } else {
-            Renderer::plain()
-        };
-        format!("{}\n\n", renderer.render(&self.report(diagnostic)))
-    }
-
+    /// Renders diagnostics the way rustc does, all of them, in order, and a last line
+    /// counting the errors.
     pub fn render(&self, diagnostics: &[Diagnostic], color: bool) -> String {
-        let renderer = if color {
-            Renderer::styled()
-        } else {
-            Renderer::plain()
-        };
-        let mut out = String::new();
-        for diagnostic in diagnostics {
-            out.push_str(&renderer.render(&self.report(diagnostic)));
-            out.push_str("\n\n");
-        }
+        let mut out = self.render_each(diagnostics, color);
         let errors = diagnostics
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -347,6 +357,21 @@ impl SourceMap {
             out.push_str(&format!(
                 "error: rules not loaded: {errors} error{plural}\n"
             ));
+        }
+        out
+    }
+
+    /// Renders diagnostics without the closing count.
+    pub fn render_each(&self, diagnostics: &[Diagnostic], color: bool) -> String {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let mut out = String::new();
+        for diagnostic in diagnostics {
+            out.push_str(&renderer.render(&self.report(diagnostic)));
+            out.push_str("\n\n");
         }
         out
     }

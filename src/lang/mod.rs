@@ -8,6 +8,7 @@ pub mod diag;
 pub mod eval;
 pub mod limits;
 mod load;
+mod mib_check;
 pub mod program;
 mod rule_set;
 mod snmp_value;

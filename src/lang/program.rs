@@ -133,6 +133,9 @@ pub struct TrapProgram {
     pub span: Span,
     pub condition: Node,
     pub oid: Oid,
+    /// Where the binding names itself and its notification OID, for MIB diagnostics.
+    pub name_span: Span,
+    pub oid_span: Span,
     /// In index order.
     pub objects: Vec<ObjectProgram>,
 }

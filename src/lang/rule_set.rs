@@ -101,7 +101,7 @@ impl RuleSet {
         if error.code == crate::lang::diag::Code::E0301 {
             diagnostic = diagnostic.help("give a fallback with `??` where the value may be absent");
         }
-        self.sources.render_one(&diagnostic, color)
+        self.sources.render_each(&[diagnostic], color)
     }
 
     /// Diagnostics that did not stop the rules from loading.

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("record", &[]),
     ("files", &[]),
-    ("lang", &["record", "files"]),
+    ("mib", &["record"]),
+    ("lang", &["mib", "record", "files"]),
     ("source", &["record", "files"]),
     ("sink", &["record", "files"]),
     ("import", &["lang", "record", "files"]),
@@ -30,7 +31,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "lang", "source", "sink", "pipeline", "import", "package", "serve", "record", "files",
+            "lang", "mib", "source", "sink", "pipeline", "import", "package", "serve", "record",
+            "files",
         ],
     ),
 ];

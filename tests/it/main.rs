@@ -12,6 +12,7 @@ mod lang;
 mod layering;
 mod limits;
 mod mib;
+mod mib_check;
 mod mist;
 mod package;
 mod pandora;

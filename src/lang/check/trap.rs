@@ -141,6 +141,8 @@ impl<'a> Checker<'a> {
             name: rule.name.name.as_str().into(),
             span: rule.span,
             condition: condition?,
+            name_span: rule.name.span,
+            oid_span: oid.as_ref()?.1,
             oid: oid?.0,
             objects: compiled,
         })
