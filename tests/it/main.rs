@@ -4,6 +4,7 @@ mod audit;
 mod cli;
 mod common;
 mod default_traps;
+mod doc_commands;
 mod docs;
 mod fledge_plugin;
 mod fmt;

@@ -1,0 +1,287 @@
+//! Every command shown in README.md and docs/ is tested: each `monbridge …` line of a shell
+//! block must parse with today's command line, and each one that needs no outside service
+//! runs, against the shipped rules and the test fixtures standing in for the operator's
+//! files, and must succeed. Commands that reach outside services (Mist, a manager, Fledge)
+//! are exercised by their own end-to-end tests against local peers; they are listed here
+//! with that test, so a new documented command cannot go untested unnoticed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use monbridge::cli::Cli;
+
+use crate::common::{bin, repo_root};
+
+/// Documented commands that talk to an outside service, and the tests that run them.
+const COVERED_ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "monbridge trap send",
+        "tests/it/trap_e2e.rs, tests/it/snmp_v3.rs (snmptrapd)",
+    ),
+    ("monbridge mist", "tests/it/mist.rs (recorded Mist API)"),
+    (
+        "monbridge serve",
+        "tests/it/serve.rs (snmptrapd, mock Fledge)",
+    ),
+    (
+        "pandora_mist",
+        "tests/it/package.rs, tests/it/mist.rs (the plugin server's call, recorded Mist API)",
+    ),
+    ("cargo", "the commands CI runs (.ci/run)"),
+    (
+        "scripts/",
+        "scripts/ are run by CI (.ci/run) and tests/it/package.rs",
+    ),
+    ("mkdir", "plain shell"),
+    (
+        "snmptrapd",
+        "the manager: tests/it/common/snmptrapd.rs runs it with PMC-MIB loaded",
+    ),
+    (
+        "sudo",
+        "the plugin run as Pandora runs it: tests/it/package.rs",
+    ),
+];
+
+/// The shell lines of every ```sh block, continuations joined, comments dropped.
+fn documented_commands() -> Vec<(String, String)> {
+    let root = repo_root();
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut commands = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable doc");
+        let name = file
+            .strip_prefix(&root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let mut in_shell = false;
+        let mut pending = String::new();
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("```") {
+                in_shell = !in_shell && matches!(trimmed, "```sh" | "```shell" | "```bash");
+                continue;
+            }
+            if !in_shell {
+                continue;
+            }
+            let code = strip_comment(line);
+            if let Some(start) = code.strip_suffix('\\') {
+                pending.push_str(start);
+                pending.push(' ');
+                continue;
+            }
+            pending.push_str(&code);
+            let command = std::mem::take(&mut pending);
+            // `… | monbridge …`: the documented part is the command after the pipe.
+            let command = command.rsplit('|').next().unwrap_or("").trim().to_owned();
+            if !command.is_empty() && !command.starts_with("export ") {
+                commands.push((name.clone(), command));
+            }
+        }
+    }
+    commands
+}
+
+/// The line without a `#` comment (a `#` inside quotes is kept).
+fn strip_comment(line: &str) -> String {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if i == 0 || line[..i].ends_with(' ') => return line[..i].to_owned(),
+            _ => {}
+        }
+    }
+    line.to_owned()
+}
+
+/// Words as the shell splits them (quotes removed), and the redirection dropped.
+fn words(command: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut started = false;
+    for c in command.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ' | '\t') => {
+                if started {
+                    out.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            _ => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(word);
+    }
+    if let Some(redirect) = out.iter().position(|w| w == ">") {
+        out.truncate(redirect);
+    }
+    out
+}
+
+/// A `<placeholder>` of the docs as a value the command accepts.
+fn placeholder(word: &str) -> String {
+    match word {
+        "<org_id>" => "5e1f0000-0000-4000-8000-00000000b0b0".to_owned(),
+        "<token>" => "doc-example-token-0123456789".to_owned(),
+        w if w.starts_with('<') && w.ends_with('>') => "example".to_owned(),
+        w => w.to_owned(),
+    }
+}
+
+/// The operator's files of the documented examples, stood in for by the repository's.
+struct Stand {
+    dir: tempfile::TempDir,
+}
+
+impl Stand {
+    fn new() -> Stand {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let rules = dir.path().join("rules");
+        std::fs::create_dir_all(rules.join("tests")).expect("rules folder");
+        for entry in std::fs::read_dir(repo_root().join("rules")).expect("rules/") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, rules.join(path.file_name().expect("name"))).expect("copy");
+            }
+        }
+        for entry in std::fs::read_dir(repo_root().join("rules/tests")).expect("rules/tests") {
+            let path = entry.expect("entry").path();
+            std::fs::copy(
+                &path,
+                rules.join("tests").join(path.file_name().expect("name")),
+            )
+            .expect("copy");
+        }
+        let case: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(repo_root().join("rules/tests/mist_fixture_org.json")).expect("case"),
+        )
+        .expect("JSON case");
+        std::fs::write(dir.path().join("org.json"), case["input"].to_string()).expect("doc");
+        Stand { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// The word with the documented path replaced by the stand-in.
+    fn substitute(&self, word: &str) -> String {
+        let fixture = |relative: &str| repo_root().join(relative).display().to_string();
+        match word {
+            "/etc/monbridge/rules" => self.path("rules"),
+            "audit.json" => fixture("tests/fixtures/fledge/rest/STLNK.json"),
+            "/tmp/org.json" => self.path("org.json"),
+            "link_audit_trap.json" => {
+                fixture("tests/fixtures/fledge/link_audit_trap.seed-example.json")
+            }
+            "/usr/local/share/man/man1" => self.path("man"),
+            "mist-plugin.pspz2" => self.path("mist-plugin.pspz2"),
+            "path/to/pandora_mist" => bin("pandora_mist").display().to_string(),
+            "/usr/share/snmp/mibs/MY-MIB.txt" => fixture("mibs/PMC-MIB.txt"),
+            other => other.to_owned(),
+        }
+    }
+}
+
+fn covered_elsewhere(command: &str) -> Option<&'static str> {
+    let command = command.trim_start_matches("./");
+    COVERED_ELSEWHERE
+        .iter()
+        .find(|(prefix, _)| command.starts_with(prefix))
+        .map(|(_, test)| *test)
+}
+
+#[test]
+fn every_documented_command_parses_and_the_offline_ones_succeed() {
+    let commands = documented_commands();
+    assert!(commands.len() >= 20, "too few commands found: {commands:?}");
+    let stand = Stand::new();
+    let mut ran = 0;
+    let mut problems = Vec::new();
+    for (file, command) in &commands {
+        let args: Vec<String> = words(command).iter().map(|w| placeholder(w)).collect();
+        if args.first().map(String::as_str) == Some("monbridge") {
+            // Every documented command line is valid for today's command line parser. The Mist
+            // token may come from the environment, as the docs say it should.
+            let token_from_environment = |error: &clap::Error| {
+                error.kind() == clap::error::ErrorKind::MissingRequiredArgument
+                    && error.to_string().contains("--token <TOKEN>")
+                    && !args.iter().any(|a| a == "--token" || a == "-t")
+            };
+            if let Err(error) = Cli::try_parse_from(&args)
+                && !token_from_environment(&error)
+            {
+                problems.push(format!("{file}: `{command}` does not parse:\n{error}"));
+                continue;
+            }
+        }
+        if let Some(test) = covered_elsewhere(command) {
+            assert!(!test.is_empty());
+            continue;
+        }
+        if args.first().map(String::as_str) != Some("monbridge") {
+            problems.push(format!(
+                "{file}: `{command}` is neither run here nor listed in COVERED_ELSEWHERE"
+            ));
+            continue;
+        }
+        let args: Vec<String> = args[1..].iter().map(|w| stand.substitute(w)).collect();
+        let output = Command::new(bin("monbridge"))
+            .args(&args)
+            .current_dir(stand.dir.path())
+            .env_remove("MONBRIDGE_RULES")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run monbridge");
+        if !output.status.success() {
+            problems.push(format!(
+                "{file}: `{command}` (run as {args:?}) failed: {}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        ran += 1;
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert!(ran >= 10, "only {ran} documented commands ran");
+    assert!(
+        Path::new(&stand.path("man"))
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+}
+
+#[test]
+fn the_reader_of_the_docs_splits_lines_as_the_shell_does() {
+    assert_eq!(
+        words("monbridge trap send --community \"$C\" -  > out # note"),
+        vec!["monbridge", "trap", "send", "--community", "$C", "-"]
+    );
+    assert_eq!(
+        strip_comment("monbridge check   # explain"),
+        "monbridge check   "
+    );
+    assert_eq!(strip_comment("echo \"a # b\""), "echo \"a # b\"");
+}
