@@ -136,10 +136,14 @@ pub enum Problem {
         value: String,
         code: String,
     },
-    #[error("{field} {value} is unknown (expected SUCCESS, FAILURE, WARNING or INFORMATION)")]
-    UnknownSeverity { field: String, value: String },
     #[error(
-        "{field} {value} is unknown (expected 0 SUCCESS, 1 FAILURE, 2 WARNING or 4 INFORMATION)"
+        "{field} {value} is unknown (expected SUCCESS, FAILURE, WARNING, INFORMATION or UNKNOWN)"
+    )]
+    UnknownSeverity { field: String, value: String },
+    /// A level that is not a whole number: any integer has a name (`UNKNOWN` at worst).
+    #[error(
+        "{field} {value} is not a level: expected a whole number (0 SUCCESS, 1 FAILURE, \
+         2 WARNING, 4 INFORMATION, any other UNKNOWN)"
     )]
     UnknownLevel { field: String, value: String },
     #[error("{field} {value} is not a date and time: {reason}")]
@@ -154,6 +158,8 @@ pub enum Problem {
         size: usize,
         limit: usize,
     },
+    #[error("{field} nests deeper than the {limit}-level limit for details")]
+    DetailTooDeep { field: String, limit: usize },
     #[error("both details and detail are present; give one")]
     BothDetails,
     #[error("data holds no audit entry (only timestamps or nothing)")]

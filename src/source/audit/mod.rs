@@ -10,8 +10,10 @@
 //! payload `{code, level, log}` (dated at receipt), or a notification trigger reason
 //! `{reason, auditCode|asset, timestamp, data: {CODE: {code, level, log}, timestamp_CODE}}`
 //! (one audit per code in `data`). Every audit becomes exactly
-//! `{"source", "severity", "detail", "timestamp"}`, in that key order: `severity` a name,
-//! `detail` an object of scalars, `timestamp` ISO 8601 UTC with milliseconds and `Z`.
+//! `{"source", "severity", "detail", "timestamp"}`, in that key order: `severity` a name
+//! (`UNKNOWN` for a level Fledge does not name), `detail` an object whose values may nest
+//! (objects and arrays, as Fledge writes for configuration changes), `timestamp` ISO 8601
+//! UTC with milliseconds and `Z`.
 //!
 //! Each audit found gives its own result, so one bad audit never hides the others.
 
@@ -32,6 +34,10 @@ pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_AUDIT_BYTES: usize = 1024 * 1024;
 /// Largest string value in an audit's details.
 pub const MAX_DETAIL_STRING_BYTES: usize = 4096;
+/// Deepest nesting of an audit's details: a value of the details object is at depth 1,
+/// and an object or array there may hold values down to this depth. Fledge's nested
+/// details (a JSON config value, a bulk update's items) are a few levels deep.
+pub const MAX_DETAIL_DEPTH: usize = 32;
 
 /// Splits an input (one audit, a REST list response, a list, or JSON lines) into normalised
 /// audit documents `{source, severity, detail, timestamp}`, one result per audit found.

@@ -5,9 +5,9 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use super::MAX_DETAIL_STRING_BYTES;
 use super::error::Problem;
 use super::time::{format_timestamp, parse_timestamp};
+use super::{MAX_DETAIL_DEPTH, MAX_DETAIL_STRING_BYTES};
 
 /// Severity names, indexed by the level Fledge stores (`3` is unused).
 const LEVELS: [(u64, &str); 4] = [
@@ -16,6 +16,10 @@ const LEVELS: [(u64, &str); 4] = [
     (2, "WARNING"),
     (4, "INFORMATION"),
 ];
+
+/// What `GET /fledge/audit` (api/audit.py) names any other level: such audits are still
+/// Fledge's, so they are kept under this name rather than refused.
+const UNKNOWN_SEVERITY: &str = "UNKNOWN";
 
 /// Longest excerpt of an offending value quoted in a message.
 const MAX_QUOTED_CHARS: usize = 64;
@@ -213,15 +217,28 @@ pub fn is_code(text: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// The severity named `name` (any case).
+/// The severity named `name` (any case), `UNKNOWN` included.
 pub fn severity_name(name: &str) -> Option<&'static str> {
     LEVELS
         .iter()
-        .find(|(_, known)| known.eq_ignore_ascii_case(name))
         .map(|(_, known)| *known)
+        .chain([UNKNOWN_SEVERITY])
+        .find(|known| known.eq_ignore_ascii_case(name))
 }
 
-/// Whether every detail is a scalar and every string within the size limit.
+/// The severity of a level number: Fledge's `log.level` is an integer column, and any
+/// integer that is not one of the four levels is `UNKNOWN`, as `GET /fledge/audit` says.
+/// Only a number that is not a whole number has no name.
+fn level_name(number: &serde_json::Number) -> Option<&'static str> {
+    if let Some(level) = number.as_u64() {
+        let known = LEVELS.iter().find(|(known, _)| *known == level);
+        return Some(known.map_or(UNKNOWN_SEVERITY, |(_, name)| *name));
+    }
+    number.as_i64().map(|_| UNKNOWN_SEVERITY)
+}
+
+/// Whether every detail is a scalar and every string within the size limit: the fast
+/// path's test. Nested details take the general path ([`detail`]), which accepts them.
 pub fn detail_is_valid(details: &Map<String, Value>) -> bool {
     details.values().all(|value| match value {
         Value::String(text) => text.len() <= MAX_DETAIL_STRING_BYTES,
@@ -275,18 +292,13 @@ fn severity(
                 value: quote(name),
             },
         },
-        Some(Value::Number(number)) => {
-            match LEVELS
-                .iter()
-                .find(|(level, _)| number.as_u64() == Some(*level))
-            {
-                Some((_, known)) => return Some(known),
-                None => Problem::UnknownLevel {
-                    field: field.to_owned(),
-                    value: number.to_string(),
-                },
-            }
-        }
+        Some(Value::Number(number)) => match level_name(number) {
+            Some(known) => return Some(known),
+            None => Problem::UnknownLevel {
+                field: field.to_owned(),
+                value: number.to_string(),
+            },
+        },
         Some(other) => Problem::WrongType {
             field: field.to_owned(),
             expected: "a severity name or level number",
@@ -297,10 +309,12 @@ fn severity(
     None
 }
 
-/// The details object: scalar values only, strings of bounded size. Every bad value is
-/// reported, not only the first.
-/// The details, checked: scalars only, strings within the size limit. Taken by value so
-/// the common case, all good, moves the map instead of copying it.
+/// The details, checked: an object whose values are scalars, objects or arrays (Fledge
+/// writes JSON config values and bulk updates nested), every string within the size limit
+/// and nothing nested deeper than [`MAX_DETAIL_DEPTH`]. A `null` is refused at the top,
+/// where Fledge writes none, and kept inside nested values, where JSON config values may
+/// hold one. Every bad value is reported, not only the first. Taken by value so the common
+/// case, all good, moves the map instead of copying it.
 fn detail(value: Value, field: &str, problems: &mut Vec<Problem>) -> Map<String, Value> {
     let Value::Object(details) = value else {
         problems.push(Problem::WrongType {
@@ -311,26 +325,51 @@ fn detail(value: Value, field: &str, problems: &mut Vec<Problem>) -> Map<String,
         return Map::new();
     };
     for (key, value) in &details {
-        let path = || format!("{field}.{}", field_name(key));
-        match value {
-            Value::String(text) if text.len() > MAX_DETAIL_STRING_BYTES => {
-                problems.push(Problem::DetailTooLong {
-                    field: path(),
-                    size: text.len(),
-                    limit: MAX_DETAIL_STRING_BYTES,
-                });
-            }
-            Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
-            Value::Null | Value::Array(_) | Value::Object(_) => {
-                problems.push(Problem::WrongType {
-                    field: path(),
-                    expected: "a string, number or boolean",
-                    found: kind_of(value),
-                });
-            }
+        let path = format!("{field}.{}", field_name(key));
+        if value.is_null() {
+            problems.push(Problem::WrongType {
+                field: path,
+                expected: "a string, number, boolean, object or array",
+                found: kind_of(value),
+            });
+        } else {
+            check_detail_value(value, &path, 1, problems);
         }
     }
     details
+}
+
+/// One detail value at `depth` (1 for a value of the details object itself): strings
+/// within the size limit, nesting within the depth limit, at any depth.
+fn check_detail_value(value: &Value, path: &str, depth: usize, problems: &mut Vec<Problem>) {
+    match value {
+        Value::String(text) if text.len() > MAX_DETAIL_STRING_BYTES => {
+            problems.push(Problem::DetailTooLong {
+                field: path.to_owned(),
+                size: text.len(),
+                limit: MAX_DETAIL_STRING_BYTES,
+            });
+        }
+        Value::Array(_) | Value::Object(_) if depth >= MAX_DETAIL_DEPTH => {
+            // One report for the whole too-deep value: its insides add nothing.
+            problems.push(Problem::DetailTooDeep {
+                field: path.to_owned(),
+                limit: MAX_DETAIL_DEPTH,
+            });
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                check_detail_value(item, &format!("{path}[{index}]"), depth + 1, problems);
+            }
+        }
+        Value::Object(entries) => {
+            for (key, item) in entries {
+                let inner = format!("{path}.{}", field_name(key));
+                check_detail_value(item, &inner, depth + 1, problems);
+            }
+        }
+        Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null => {}
+    }
 }
 
 fn timestamp(value: &Value, field: &str, problems: &mut Vec<Problem>) -> Option<Timestamp> {

@@ -77,12 +77,16 @@ fn levels_map_to_names() {
         let doc = one(&format!(r#"{{"code":"START","level":{level}}}"#)).unwrap();
         assert_eq!(doc["severity"], name);
     }
+    // api/audit.py names every other level UNKNOWN: such audits are kept, not refused.
+    for level in [3, 5, 100, -1] {
+        let doc = one(&format!(r#"{{"code":"START","level":{level}}}"#)).unwrap();
+        assert_eq!(doc["severity"], "UNKNOWN", "level {level}");
+    }
     assert_eq!(
-        message(r#"{"code":"START","level":3}"#),
-        "level 3 is unknown (expected 0 SUCCESS, 1 FAILURE, 2 WARNING or 4 INFORMATION)"
+        message(r#"{"code":"START","level":2.5}"#),
+        "level 2.5 is not a level: expected a whole number (0 SUCCESS, 1 FAILURE, \
+         2 WARNING, 4 INFORMATION, any other UNKNOWN)"
     );
-    assert!(message(r#"{"code":"START","level":-1}"#).contains("level -1 is unknown"));
-    assert!(message(r#"{"code":"START","level":2.5}"#).contains("level 2.5 is unknown"));
 }
 
 #[test]
@@ -91,9 +95,61 @@ fn severity_names_ignore_case_and_come_out_canonical() {
         one(r#"{"source":"START","severity":"information","timestamp":"2026-11-21 09:15:42"}"#)
             .unwrap();
     assert_eq!(doc["severity"], "INFORMATION");
+    let doc = one(r#"{"source":"START","severity":"Unknown"}"#).unwrap();
+    assert_eq!(doc["severity"], "UNKNOWN");
     assert_eq!(
-        message(r#"{"source":"START","severity":"UNKNOWN"}"#),
-        r#"severity "UNKNOWN" is unknown (expected SUCCESS, FAILURE, WARNING or INFORMATION)"#
+        message(r#"{"source":"START","severity":"LOUD"}"#),
+        r#"severity "LOUD" is unknown (expected SUCCESS, FAILURE, WARNING, INFORMATION or UNKNOWN)"#
+    );
+}
+
+#[test]
+fn nested_details_are_kept_as_they_are() {
+    // configuration_manager.py: a JSON config item's values, and a bulk update's items.
+    let doc = one(
+        r#"{"source":"CONCH","severity":"INFORMATION","details":{"category":"south","item":"map","oldValue":{"a":1,"b":[true,null]},"newValue":{"a":2}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        doc["detail"]["oldValue"],
+        json!({"a": 1, "b": [true, null]})
+    );
+    let doc = one(
+        r#"{"source":"CONCH","severity":"INFORMATION","details":{"category":"south","items":{"x":{"oldValue":"1","newValue":"2"}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(doc["detail"]["items"]["x"]["newValue"], "2");
+    let doc =
+        one(r#"{"source":"EVTIF","severity":"SUCCESS","details":{"list":[1,"a",[]]}}"#).unwrap();
+    assert_eq!(doc["detail"]["list"], json!([1, "a", []]));
+}
+
+#[test]
+fn nested_details_keep_the_string_limit_with_their_path() {
+    let long = "x".repeat(MAX_DETAIL_STRING_BYTES + 1);
+    let input = json!({"source": "CONCH", "severity": "SUCCESS",
+        "details": {"items": {"a b": {"newValue": [0, long]}}}});
+    assert_eq!(
+        message(&input.to_string()),
+        r#"details.items."a b".newValue[1] is 4097 bytes, more than the 4096-byte limit"#
+    );
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_refused_with_its_path() {
+    fn nested(depth: usize) -> Value {
+        (1..depth).fold(json!(1), |inner, _| json!([inner]))
+    }
+    let audit = |depth| {
+        json!({"source": "CONCH", "severity": "SUCCESS", "details": {"v": nested(depth)}})
+            .to_string()
+    };
+    // `v` itself is at depth 1; the innermost scalar at MAX_DETAIL_DEPTH.
+    assert!(one(&audit(MAX_DETAIL_DEPTH)).is_ok());
+    let path = format!("details.v{}", "[0]".repeat(MAX_DETAIL_DEPTH - 1));
+    assert_eq!(
+        message(&audit(MAX_DETAIL_DEPTH + 1)),
+        format!("{path} nests deeper than the 32-level limit for details")
     );
 }
 
@@ -126,15 +182,15 @@ fn scalar_details_are_kept_as_they_are() {
 
 #[test]
 fn every_problem_of_an_audit_is_reported() {
-    let text = message(
-        r#"{"source":"stl","severity":"LOUD","details":{"a":[1],"b":null,"c":{}},"timestamp":"yesterday"}"#,
-    );
+    let text = message(&format!(
+        r#"{{"source":"stl","severity":"LOUD","details":{{"a":[1],"b":null,"c":{{}},"d":"{}"}},"timestamp":"yesterday"}}"#,
+        "x".repeat(5000)
+    ));
     for part in [
         r#"source "stl" is not a 5-character audit code"#,
         r#"severity "LOUD" is unknown"#,
-        "details.a is an array, expected a string, number or boolean",
-        "details.b is null",
-        "details.c is an object",
+        "details.b is null, expected a string, number, boolean, object or array",
+        "details.d is 5000 bytes",
         r#"timestamp "yesterday" is not a date and time"#,
     ] {
         assert!(text.contains(part), "{part:?} not in {text:?}");
@@ -224,13 +280,14 @@ fn notification_with_asset_key_and_no_times_is_dated_at_receipt() {
 #[test]
 fn one_bad_code_in_a_notification_keeps_the_other() {
     let input = r#"{"reason":"triggered","auditCode":["STLNK","STCHA"],"data":{
-        "STLNK":{"code":"STLNK","level":9},
+        "STLNK":{"code":"STLNK","level":9.5},
         "STCHA":{"code":"STCHA","level":4,"log":{}}}}"#;
     let results = decode(input);
     assert_eq!(results.len(), 2);
     assert_eq!(
         results[0].as_ref().unwrap_err().message,
-        "data.STLNK.level 9 is unknown (expected 0 SUCCESS, 1 FAILURE, 2 WARNING or 4 INFORMATION)"
+        "data.STLNK.level 9.5 is not a level: expected a whole number (0 SUCCESS, 1 FAILURE, \
+         2 WARNING, 4 INFORMATION, any other UNKNOWN)"
     );
     assert_eq!(results[1].as_ref().unwrap()["source"], "STCHA");
 }
@@ -500,6 +557,8 @@ mod fast_path_equivalence {
             Just(Value::Null),
             Just(json!([1])),
             Just(json!({"a": 1})),
+            Just(json!({"a": {"b": [1, null, {"c": "d"}]}})),
+            Just(json!([[["deep"]]])),
             Just(Value::from("x".repeat(MAX_DETAIL_STRING_BYTES + 1))),
         ]
     }
@@ -517,7 +576,9 @@ mod fast_path_equivalence {
             Just(json!("WARNING")),
             Just(json!("information")),
             Just(json!("LOUD")),
+            Just(json!("UNKNOWN")),
             Just(json!(2)),
+            Just(json!(3)),
             Just(Value::Null),
         ];
         let timestamp = prop_oneof![
