@@ -316,6 +316,11 @@ fn severity(
 /// hold one. Every bad value is reported, not only the first. Taken by value so the common
 /// case, all good, moves the map instead of copying it.
 fn detail(value: Value, field: &str, problems: &mut Vec<Problem>) -> Map<String, Value> {
+    // AuditLogger._log (audit_logger.py) stores no log when given None: some storage
+    // back-ends then read it back as null. It means "no details".
+    if value.is_null() {
+        return Map::new();
+    }
     let Value::Object(details) = value else {
         problems.push(Problem::WrongType {
             field: field.to_owned(),

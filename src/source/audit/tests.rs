@@ -125,6 +125,14 @@ fn nested_details_are_kept_as_they_are() {
 }
 
 #[test]
+fn null_details_are_no_details() {
+    let doc = one(r#"{"source":"START","severity":"INFORMATION","details":null}"#).unwrap();
+    assert_eq!(doc["detail"], json!({}));
+    let doc = one(r#"{"code":"START","level":4,"log":null}"#).unwrap();
+    assert_eq!(doc["detail"], json!({}));
+}
+
+#[test]
 fn nested_details_keep_the_string_limit_with_their_path() {
     let long = "x".repeat(MAX_DETAIL_STRING_BYTES + 1);
     let input = json!({"source": "CONCH", "severity": "SUCCESS",
