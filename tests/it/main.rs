@@ -23,3 +23,4 @@ mod serve_v3;
 mod snmp;
 mod snmp_v3;
 mod trap_e2e;
+mod upstream_audits;
