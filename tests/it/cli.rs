@@ -273,7 +273,7 @@ fn golden_cases_of_the_default_rules_pass() {
     let output = monbridge(&["test", "--rules", "rules"]);
     assert!(output.status.success(), "{}", transcript(&output));
     assert!(
-        text(&output.stdout).ends_with("4 passed, 0 failed\n"),
+        text(&output.stdout).ends_with("8 passed, 0 failed\n"),
         "{}",
         text(&output.stdout)
     );
