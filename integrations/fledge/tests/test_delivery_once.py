@@ -51,7 +51,7 @@ class NotificationService:
         self.retrigger_time = retrigger_time
         self.name = name or "audit-" + "-".join(self.codes)
         # The delivery's category name, as the service passes it.
-        self.delivery_name = self.name + "_channel_monbridge"
+        self.delivery_name = "delivery" + self.name
         self.last = {}
         self.state = "cleared"
         self.last_sent = None
@@ -287,7 +287,7 @@ def test_a_restart_does_not_send_again(plugin, daemon_stub, state):
 
     # The state file: JSON, written whole (no temporary file left).
     files = sorted(path.name for path in state.iterdir())
-    assert files == ["audit-" + "-".join(CODES) + "_channel_monbridge.json"]
+    assert files == ["deliveryaudit-" + "-".join(CODES) + ".json"]
     document = json.loads((state / files[0]).read_text())
     assert document["version"] == 1
     assert sorted(document["codes"]) == sorted(CODES)
