@@ -386,3 +386,35 @@ def test_a_reason_with_several_codes_reaches_the_manager(plugin, daemon, manager
         assert manager.wait_for_trap(trap_oid), (
             "no %s at snmptrapd; received %s\n%s" % (trap_oid, manager.received(),
                                                     daemon.log.text()))
+
+
+def test_an_unreadable_state_file_is_logged_and_replaced(plugin, daemon_stub, state, caplog):
+    daemon = daemon_stub()
+    state.mkdir()
+    (state / "deliveryaudit-STLNK.json").write_text("{not json")
+    service = NotificationService(plugin, init(plugin, daemon.url, state), ["STLNK"])
+    assert service.audit(audit("STLNK"), T0) is True
+    assert "cannot read" in caplog.text
+    document = json.loads((state / "deliveryaudit-STLNK.json").read_text())
+    assert list(document["codes"]) == ["STLNK"]
+
+
+def test_a_failed_save_keeps_the_old_file_whole(plugin, daemon_stub, state, caplog,
+                                                monkeypatch):
+    daemon = daemon_stub()
+    service = NotificationService(plugin, init(plugin, daemon.url, state), ["STLNK"])
+    service.audit(audit("STLNK", round=1), T0)
+    saved = (state / "deliveryaudit-STLNK.json").read_text()
+
+    def refuse(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plugin.os, "replace", refuse)
+    # The daemon has the audit: the delivery is acknowledged, the failure logged.
+    assert service.audit(audit("STLNK", round=2), T0 + 1) is True
+    assert "cannot save" in caplog.text
+    assert [path.name for path in state.iterdir()] == ["deliveryaudit-STLNK.json"]
+    assert (state / "deliveryaudit-STLNK.json").read_text() == saved
+    # Still remembered in memory.
+    assert service.deliver() is True
+    assert len(daemon.audits()) == 2
