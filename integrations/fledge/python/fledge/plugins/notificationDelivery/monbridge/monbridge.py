@@ -2,19 +2,29 @@
 """Fledge notification delivery plugin `monbridge`.
 
 Forwards each notification's ``triggerReason`` to the HTTP intake of ``monbridge serve``
-(``POST /audit``), which turns the audit it carries into SNMP notifications. The daemon
-answers 2xx only once the audit is durably queued, so ``plugin_deliver`` returns True only
+(``POST /audit``), which turns the audits it carries into SNMP notifications. The daemon
+answers 2xx only once the audits are durably queued, so ``plugin_deliver`` returns True only
 then: Fledge records the notification as sent (audit NTFSN) only when nothing can be lost.
+
+The notification service puts in ``data`` the last audit of every code the rule watches, so
+a reason repeats audits already forwarded. Only the entries not forwarded yet are posted: the
+plugin remembers, per code, the audits it forwarded (their ``timestamp_CODE`` and content) in
+a small JSON file, so a restart of the plugin or of the service does not send them again.
 
 Python 3 standard library only, because the plugin runs inside Fledge's own Python.
 """
 
 import base64
 import copy
+import hashlib
 import http.client
 import json
 import logging
+import os
+import re
 import socket
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +45,11 @@ PLUGIN_NAME = "monbridge"
 _FIRST_BACKOFF_S = 0.5
 # The daemon's error bodies are short; this only bounds what a stranger could make us log.
 _MAX_REASON_CHARS = 500
+# Audits remembered per code. A reason carries one audit per code, the service delivers with a
+# few threads, so deliveries of one code arrive out of order by a few at most: an audit older
+# than all of the ones remembered was forwarded (or superseded) long ago.
+_REMEMBERED_PER_CODE = 64
+_STATE_VERSION = 1
 
 _DEFAULT_CONFIG = {
     "plugin": {
@@ -82,6 +97,26 @@ _DEFAULT_CONFIG = {
         "order": "4",
         "validity": 'enable == "true"',
     },
+    "stateFolder": {
+        "description": "Folder of the files that remember, per code, the audits already "
+        "forwarded, so that a restart does not send them again; empty: $FLEDGE_DATA/monbridge "
+        "($FLEDGE_ROOT/data/monbridge)",
+        "type": "string",
+        "default": "",
+        "displayName": "State folder",
+        "order": "5",
+        "validity": 'enable == "true"',
+    },
+    "forwardCleared": {
+        "description": "Also forward the new audits of \"cleared\" reasons (toggled "
+        "notifications); when off they are acknowledged without a request and their audits "
+        "are forwarded by the next \"triggered\" reason that carries them",
+        "type": "boolean",
+        "default": "false",
+        "displayName": "Forward cleared reasons",
+        "order": "6",
+        "validity": 'enable == "true"',
+    },
 }
 
 
@@ -93,6 +128,19 @@ class _Settings:
         self.timeout = _number(config, "timeout", float, 0.1, 60.0)
         self.retries = _number(config, "retries", int, 0, 20)
         self.url, self.authorization, self.shown_url = _split_url(_value(config, "url").strip())
+        self.state_folder = _state_folder(_value(config, "stateFolder").strip())
+        self.forward_cleared = _value(config, "forwardCleared").strip().lower() == "true"
+
+
+def _state_folder(configured):
+    """The configured folder, else Fledge's data folder; None when there is none (no file)."""
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    if os.environ.get("FLEDGE_DATA"):
+        return os.path.join(os.environ["FLEDGE_DATA"], PLUGIN_NAME)
+    if os.environ.get("FLEDGE_ROOT"):
+        return os.path.join(os.environ["FLEDGE_ROOT"], "data", PLUGIN_NAME)
+    return None
 
 
 def _value(config, name):
@@ -164,36 +212,49 @@ def plugin_info():
 
 
 def plugin_init(config):
-    """The handle: the configuration category and the settings read from it."""
+    """The handle: the configuration category, the settings read from it and the memory of
+    the audits forwarded (per delivery, read from its state file on first use)."""
     handle = copy.deepcopy(config) if isinstance(config, dict) else {}
     settings = _Settings(handle)
     handle["_settings"] = settings
+    handle["_ledgers"] = _Ledgers(settings.state_folder)
     _LOGGER.info("monbridge: delivering to %s (%s)", settings.shown_url,
                  "enabled" if settings.enabled else "disabled")
+    if settings.state_folder is None:
+        _LOGGER.warning("monbridge: no state folder (stateFolder empty, FLEDGE_DATA and "
+                        "FLEDGE_ROOT unset): a restart forgets the audits already forwarded")
     return handle
 
 
 def plugin_reconfigure(handle, new_config):
-    """A new handle for the changed category (Fledge may give it as a dict or as JSON text)."""
+    """A new handle for the changed category (Fledge may give it as a dict or as JSON text).
+    The memory of the audits forwarded carries over unless the state folder changed."""
     if isinstance(new_config, (str, bytes)):
         try:
             new_config = json.loads(new_config)
         except ValueError:
             _LOGGER.error("monbridge: the new configuration is not JSON; keeping the old one")
             return handle
-    return plugin_init(new_config)
+    new_handle = plugin_init(new_config)
+    old = handle.get("_ledgers") if isinstance(handle, dict) else None
+    if isinstance(old, _Ledgers) and old.folder == new_handle["_ledgers"].folder:
+        new_handle["_ledgers"] = old
+    return new_handle
 
 
 def plugin_shutdown(handle):
-    """Nothing to release: every delivery opens and closes its own connection."""
+    """Nothing to release: every delivery opens and closes its own connection and the state
+    files are written when each delivery is acknowledged."""
     _LOGGER.info("monbridge: shutdown")
 
 
 def plugin_deliver(handle, delivery_name, notification_name, trigger_reason, message):
-    """Posts the triggerReason to the daemon; True only when it answered 2xx (durably queued).
+    """Posts the audits of the triggerReason not forwarded yet; True only when the daemon
+    answered 2xx (durably queued), or when there was nothing new to forward.
 
     Unreachable daemon or 503 (queue full): retried up to `retries` times, waiting Retry-After
     (at most `timeout`) or a doubling back-off. 4xx: logged with the daemon's reason, False.
+    The audits are remembered as forwarded only after a 2xx.
     """
     settings = handle.get("_settings") if isinstance(handle, dict) else None
     if settings is None:
@@ -201,12 +262,230 @@ def plugin_deliver(handle, delivery_name, notification_name, trigger_reason, mes
     if not settings.enabled:
         _LOGGER.warning("monbridge: disabled; notification %s not delivered", notification_name)
         return False
-    body = _body(trigger_reason)
+    reason = _document(trigger_reason)
+    if reason is _NOT_JSON:
+        _LOGGER.error("monbridge: notification %s: the trigger reason is not JSON; not delivered",
+                      notification_name)
+        return False
+    if isinstance(reason, dict) and reason.get("reason") == "cleared" \
+            and not settings.forward_cleared:
+        _LOGGER.debug("monbridge: notification %s cleared; not forwarded (forwardCleared off)",
+                      notification_name)
+        return True
+    entries = _entries(reason)
+    if entries is None:
+        # Not a reason with audits: the daemon says what is wrong with it.
+        return _post(settings, notification_name, reason)
+
+    ledgers = handle.get("_ledgers") if isinstance(handle, dict) else None
+    if not isinstance(ledgers, _Ledgers):
+        ledgers = _Ledgers(settings.state_folder)
+        if isinstance(handle, dict):
+            handle["_ledgers"] = ledgers
+    ledger = ledgers.get(str(delivery_name))
+    # One delivery of this notification at a time: the service delivers with several threads,
+    # and two reasons carrying the same audit must not both forward it.
+    with ledger.lock:
+        fresh = [entry for entry in entries if ledger.is_new(entry)]
+        if not fresh:
+            _LOGGER.debug("monbridge: notification %s: every audit of the reason was already "
+                          "forwarded", notification_name)
+            return True
+        if not _post(settings, notification_name, _only(reason, fresh)):
+            return False
+        ledger.record(fresh)
+        return True
+
+
+class _Entry:
+    """One audit of a reason's data: its code, the service's timestamp_CODE and content."""
+
+    __slots__ = ("code", "key", "timestamp", "ident")
+
+    def __init__(self, code, timestamp_key, stamp, content):
+        self.code = code
+        self.key = timestamp_key
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            self.timestamp = float(stamp)
+            shown = repr(self.timestamp)
+        else:
+            self.timestamp = None
+            shown = "" if stamp is None else json.dumps(stamp, sort_keys=True)
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+        self.ident = shown + "|" + digest
+
+
+def _entries(reason):
+    """The audits of a reason's `data`, or None when it has no `data` object."""
+    data = reason.get("data") if isinstance(reason, dict) else None
+    if not isinstance(data, dict):
+        return None
+    entries = []
+    for code, content in data.items():
+        if code.startswith("timestamp_"):
+            continue
+        key = "timestamp_" + code
+        entries.append(_Entry(code, key if key in data else None, data.get(key), content))
+    return entries or None
+
+
+def _only(reason, fresh):
+    """The reason with only the fresh audits in `data` (and `auditCode` when it lists codes)."""
+    data = reason["data"]
+    kept = {}
+    for entry in fresh:
+        kept[entry.code] = data[entry.code]
+        if entry.key is not None:
+            kept[entry.key] = data[entry.key]
+    result = dict(reason)
+    result["data"] = kept
+    codes = reason.get("auditCode")
+    if isinstance(codes, list):
+        result["auditCode"] = [code for code in codes if code in kept] or codes
+    return result
+
+
+class _Ledgers:
+    """The ledger of each delivery (one per notification) of this plugin instance."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._ledgers = {}
+
+    def get(self, delivery_name):
+        with self._lock:
+            ledger = self._ledgers.get(delivery_name)
+            if ledger is None:
+                path = None
+                if self.folder is not None:
+                    path = os.path.join(self.folder, _file_name(delivery_name))
+                ledger = self._ledgers[delivery_name] = _Ledger(path)
+            return ledger
+
+
+def _file_name(delivery_name):
+    """A file name of the delivery's own: its name when it is plain, else made plain and told
+    apart by a digest of the real one."""
+    plain = re.sub(r"[^A-Za-z0-9_-]", "_", delivery_name)[:100]
+    if plain != delivery_name or not plain:
+        plain += "-" + hashlib.sha256(delivery_name.encode("utf-8")).hexdigest()[:12]
+    return plain + ".json"
+
+
+class _Ledger:
+    """Per code, the audits forwarded: the last `_REMEMBERED_PER_CODE` of them (timestamp and
+    identity) and a floor, the newest timestamp of those forgotten; an audit at or below the
+    floor is old. Saved to `path` (JSON, atomically) after each acknowledged delivery."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.codes = {}
+        if path is not None:
+            self._load()
+
+    def is_new(self, entry):
+        known = self.codes.get(entry.code)
+        if known is None:
+            return True
+        floor = known["floor"]
+        if entry.timestamp is not None and floor is not None and entry.timestamp <= floor:
+            return False
+        return all(item["id"] != entry.ident for item in known["forwarded"])
+
+    def record(self, entries):
+        for entry in entries:
+            known = self.codes.setdefault(entry.code, {"floor": None, "forwarded": []})
+            known["forwarded"].append({"t": entry.timestamp, "id": entry.ident})
+            forwarded = known["forwarded"]
+            if len(forwarded) > _REMEMBERED_PER_CODE:
+                forgotten = forwarded[:len(forwarded) - _REMEMBERED_PER_CODE]
+                stamps = [item["t"] for item in forgotten if item["t"] is not None]
+                if known["floor"] is not None:
+                    stamps.append(known["floor"])
+                known["floor"] = max(stamps) if stamps else None
+                floor = known["floor"]
+                known["forwarded"] = [
+                    item for item in forwarded[len(forgotten):]
+                    if floor is None or item["t"] is None or item["t"] > floor]
+        if self.path is not None:
+            try:
+                self._save()
+            except OSError as error:
+                # The daemon has the audits: only a restart before the next save could
+                # forward them again.
+                _LOGGER.error("monbridge: cannot save %s (%s): a restart would forward the "
+                              "last audits again", self.path, error)
+
+    def _load(self):
+        try:
+            with open(self.path, "r", encoding="utf-8") as stream:
+                document = json.load(stream)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as error:
+            _LOGGER.error("monbridge: cannot read %s (%s): starting with no audit forwarded",
+                          self.path, error)
+            return
+        codes = document.get("codes") if isinstance(document, dict) else None
+        if not isinstance(codes, dict):
+            _LOGGER.error("monbridge: %s is not a monbridge state file: starting with no "
+                          "audit forwarded", self.path)
+            return
+        for code, known in codes.items():
+            if not isinstance(known, dict):
+                continue
+            floor = known.get("floor")
+            forwarded = [
+                {"t": float(item["t"]) if isinstance(item.get("t"), (int, float)) else None,
+                 "id": str(item["id"])}
+                for item in known.get("forwarded", [])
+                if isinstance(item, dict) and "id" in item]
+            self.codes[code] = {
+                "floor": float(floor) if isinstance(floor, (int, float)) else None,
+                "forwarded": forwarded,
+            }
+
+    def _save(self):
+        """Temporary file, fsync, rename over the old one, fsync the folder."""
+        folder = os.path.dirname(self.path)
+        os.makedirs(folder, exist_ok=True)
+        document = {"version": _STATE_VERSION, "codes": self.codes}
+        descriptor, temporary = tempfile.mkstemp(
+            prefix="." + os.path.basename(self.path) + ".", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+                json.dump(document, stream, sort_keys=True, separators=(",", ":"))
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+        try:
+            directory = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(directory)
+        except OSError:
+            pass
+        finally:
+            os.close(directory)
+
+
+def _post(settings, notification_name, document):
+    """POSTs the document to the daemon; True only on a 2xx."""
+    body = _body(document)
     if body is None:
         _LOGGER.error("monbridge: notification %s: the trigger reason is not JSON; not delivered",
                       notification_name)
         return False
-
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if settings.authorization:
         headers["Authorization"] = settings.authorization
@@ -254,18 +533,25 @@ def plugin_deliver(handle, delivery_name, notification_name, trigger_reason, mes
     return False
 
 
-def _body(trigger_reason):
-    """The request body: Python plugins get the reason as a dict; JSON text is passed through."""
+_NOT_JSON = object()
+
+
+def _document(trigger_reason):
+    """The reason as a JSON value: Python plugins get it as a dict; JSON text is parsed."""
     if isinstance(trigger_reason, bytes):
         trigger_reason = trigger_reason.decode("utf-8", "replace")
     if isinstance(trigger_reason, str):
         try:
-            json.loads(trigger_reason)
+            return json.loads(trigger_reason)
         except ValueError:
-            return None
-        return trigger_reason.encode("utf-8")
+            return _NOT_JSON
+    return trigger_reason
+
+
+def _body(document):
+    """The request body."""
     try:
-        return json.dumps(trigger_reason).encode("utf-8")
+        return json.dumps(document).encode("utf-8")
     except (TypeError, ValueError):
         return None
 
