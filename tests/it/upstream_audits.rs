@@ -1,7 +1,8 @@
 //! Audits as upstream Fledge writes them (`tests/fixtures/fledge/upstream/`: CONCH for one
 //! JSON-typed item and in bulk, SRVFL `{name}`, an UNKNOWN severity) reach the manager with
 //! the default rules, each as exactly one notification of its code with nameService filled:
-//! through `monbridge trap send` and through the daemon's HTTP intake, to snmptrapd.
+//! through `monbridge trap send` and through each of the daemon's intakes (HTTP, stdin,
+//! Fledge REST polling), to snmptrapd.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,6 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use httpmock::Method::GET;
+use httpmock::MockServer;
 
 use crate::common::serve::{Serve, WAIT, object, wait_until};
 use crate::common::snmptrapd::{Notification, Snmptrapd};
@@ -147,5 +151,56 @@ fn http_intake_delivers_each_upstream_audit_once() {
         );
     }
     assert_each_once(&manager);
+    assert_eq!(serve.stop(), Some(0));
+}
+
+#[test]
+fn stdin_intake_delivers_each_upstream_audit_once() {
+    let manager = Snmptrapd::start();
+    let mut serve = Serve::new(&format!(
+        "state_dir: state\nenv: {{hostname: gw-poste-1}}\nintakes: {{stdin: true}}\n\
+         destinations:\n  - name: nms\n    address: udp:127.0.0.1:{}\n",
+        manager.port()
+    ));
+    serve.start_with_stdin(Stdio::piped());
+    let mut stdin = serve.stdin();
+    for (file, ..) in CASES {
+        writeln!(stdin, "{}", fixture(file)).expect("write an audit");
+    }
+    stdin.flush().expect("flush");
+    assert_each_once(&manager);
+    drop(stdin);
+    assert_eq!(serve.stop(), Some(0));
+}
+
+#[test]
+fn fledge_rest_intake_delivers_each_upstream_audit_once() {
+    let manager = Snmptrapd::start();
+    let fledge = MockServer::start();
+    // Newest first, as `GET /fledge/audit` answers; the poller keeps asking, and must not
+    // send any of them twice.
+    let mut entries: Vec<Value> = CASES.iter().map(|(file, ..)| fixture(file)).collect();
+    entries.reverse();
+    let log = fledge.mock(|when, then| {
+        when.method(GET).path("/fledge/audit");
+        then.status(200)
+            .header("content-type", "application/json")
+            .json_body(json!({"audit": entries, "totalCount": entries.len()}));
+    });
+    let mut serve = Serve::new(&format!(
+        "state_dir: state\nenv: {{hostname: gw-poste-1}}\nintakes:\n  fledge:\n    url: {}\n    \
+         backfill: true\n    interval_ms: 100\ndestinations:\n  - name: nms\n    address: udp:127.0.0.1:{}\n",
+        fledge.base_url(),
+        manager.port()
+    ));
+    serve.start();
+    assert_each_once(&manager);
+    let deadline = std::time::Instant::now() + WAIT;
+    while log.calls() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(log.calls() >= 5, "the poller stopped polling");
+    std::thread::sleep(SETTLE);
+    assert_eq!(received(&manager.notifications()), expected());
     assert_eq!(serve.stop(), Some(0));
 }
