@@ -17,10 +17,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use crate::sink::snmp::usm::{EngineId, V3Identity};
 use crate::sink::snmp::{Destination, SenderConfig, Version};
+use crate::source::fledge::Credentials;
 use check::Checker;
 use raw::RawConfig;
 
@@ -123,8 +125,8 @@ pub struct FledgeConfig {
     pub url: String,
     /// `source` filter: audit codes; empty for all.
     pub source: Vec<String>,
-    /// Sent as the `authorization` header.
-    pub token: Option<String>,
+    /// A fixed token, or a user who logs in.
+    pub credentials: Credentials,
     /// Extra trusted CA certificate (PEM) for HTTPS.
     pub ca_file: Option<PathBuf>,
     pub interval: Duration,
@@ -132,6 +134,10 @@ pub struct FledgeConfig {
     pub timeout: Duration,
     /// On first start, send the audits already in the log (otherwise start from now).
     pub backfill: bool,
+    /// Zone of the timestamps Fledge writes without one (its storage's: UTC for SQLite).
+    pub timezone: TimeZone,
+    /// Largest page answer read.
+    pub max_page_bytes: u64,
 }
 
 impl fmt::Debug for FledgeConfig {
@@ -139,12 +145,14 @@ impl fmt::Debug for FledgeConfig {
         f.debug_struct("FledgeConfig")
             .field("url", &self.url)
             .field("source", &self.source)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("credentials", &self.credentials)
             .field("ca_file", &self.ca_file)
             .field("interval", &self.interval)
             .field("page_size", &self.page_size)
             .field("timeout", &self.timeout)
             .field("backfill", &self.backfill)
+            .field("timezone", &self.timezone)
+            .field("max_page_bytes", &self.max_page_bytes)
             .finish()
     }
 }
