@@ -442,4 +442,68 @@ mod tests {
         );
         assert!(old.restart_only_changes(&old).is_empty());
     }
+
+    fn fledge(settings: &str) -> Result<Config, ConfigError> {
+        parse(&format!(
+            "state_dir: state\nintakes:\n  fledge:\n    url: http://fledge:8081\n{settings}destinations:\n  - name: nms\n    address: udp:127.0.0.1:162\n"
+        ))
+    }
+
+    #[test]
+    fn fledge_logs_in_with_a_password_from_a_variable_never_inline() {
+        // SAFETY: set once, read by this test only (the name is its own).
+        unsafe { std::env::set_var("MONBRIDGE_TEST_FLEDGE_PASSWORD", "pa55word") };
+        let config =
+            fledge("    username: monbridge\n    password_env: MONBRIDGE_TEST_FLEDGE_PASSWORD\n")
+                .unwrap();
+        let settings = config.intakes.fledge.unwrap();
+        assert_eq!(
+            settings.credentials,
+            Credentials::Login {
+                username: "monbridge".into(),
+                password: "pa55word".into()
+            }
+        );
+        assert_eq!(settings.timezone, TimeZone::UTC);
+        assert_eq!(settings.max_page_bytes, 16 * 1024 * 1024);
+        assert!(!format!("{settings:?}").contains("pa55word"));
+
+        let inline = fledge("    username: monbridge\n    password: pa55word\n")
+            .unwrap_err()
+            .to_string();
+        assert!(inline.contains("unknown field `password`"), "{inline}");
+        let error = fledge(
+            "    username: u\n    token_file: t\n    timezone: Mars/Olympus\n    max_page_mb: 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "give a token (token_env or token_file) or a user",
+            "\"Mars/Olympus\" is not a time zone",
+            "max_page_mb must be at least 1",
+        ] {
+            assert!(error.contains(expected), "missing {expected:?} in {error}");
+        }
+        let no_password = fledge("    username: u\n").unwrap_err().to_string();
+        assert!(
+            no_password.contains("give the password with"),
+            "{no_password}"
+        );
+    }
+
+    #[test]
+    fn fledge_timezone_is_utc_local_or_an_iana_name() {
+        let zone = |name: &str| {
+            fledge(&format!("    timezone: {name}\n")).map(|c| c.intakes.fledge.unwrap().timezone)
+        };
+        assert_eq!(zone("UTC").unwrap(), TimeZone::UTC);
+        assert!(zone("local").is_ok());
+        // The system's time zone database may be absent (minimal containers).
+        if std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists() {
+            assert_eq!(
+                zone("Europe/Paris").unwrap().iana_name(),
+                Some("Europe/Paris")
+            );
+        }
+    }
 }

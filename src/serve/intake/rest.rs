@@ -565,7 +565,7 @@ fn check_codes(source: &[String], known: &[String]) -> Result<(), PollerError> {
     let upper = code.to_ascii_uppercase();
     let mut near: Vec<(usize, &String)> = known
         .iter()
-        .map(|candidate| (strsim::levenshtein(&upper, candidate), candidate))
+        .map(|candidate| (strsim::osa_distance(&upper, candidate), candidate))
         .filter(|(distance, _)| *distance <= 2)
         .collect();
     near.sort();
@@ -580,4 +580,93 @@ fn hex_md5(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entries(raw: Value) -> Vec<Entry> {
+        match place(raw, 0, 0, Some("2026-11-21T09:00:00.000Z")) {
+            Placed::Older => panic!("placed as older"),
+            Placed::Entries(entries) => entries,
+        }
+    }
+
+    #[test]
+    fn a_good_entry_keeps_the_identity_cursors_hold() {
+        let raw = json!({"source": "STLNK", "severity": "WARNING",
+            "details": {"nameLink": "PA-Lyon-1"}, "timestamp": "2026-11-21 09:15:42.317"});
+        let placed = entries(raw.clone());
+        let [entry] = placed.as_slice() else {
+            panic!("one entry expected")
+        };
+        let audit = decode_input(raw.to_string().as_bytes()).remove(0).unwrap();
+        assert_eq!(entry.identity, hex_md5(audit.to_string().as_bytes()));
+        assert_eq!(entry.timestamp.as_deref(), Some("2026-11-21T09:15:42.317Z"));
+        assert!(matches!(entry.item, Item::Audit(_)));
+    }
+
+    #[test]
+    fn a_bad_entry_is_placed_by_its_timestamp_with_a_stable_identity() {
+        let raw = json!({"source": "STLNK", "severity": "WARNING",
+            "details": "not an object", "timestamp": "2026-11-21 09:15:42.317"});
+        let first = entries(raw.clone());
+        let second = entries(raw);
+        assert_eq!(first[0].identity, second[0].identity);
+        assert!(first[0].identity.starts_with("raw:"));
+        assert_eq!(
+            first[0].timestamp.as_deref(),
+            Some("2026-11-21T09:15:42.317Z")
+        );
+        assert!(matches!(first[0].item, Item::Bad { .. }));
+        // Without a timestamp a decodable entry would be dated now: it cannot be placed.
+        let undated = entries(json!({"source": "STLNK", "severity": "WARNING", "details": {}}));
+        assert_eq!(undated[0].timestamp, None);
+        assert!(
+            matches!(&undated[0].item, Item::Bad { reason, .. } if reason.contains("no usable timestamp"))
+        );
+    }
+
+    #[test]
+    fn an_entry_older_than_the_cursor_is_not_decoded() {
+        let raw = json!({"details": "bad", "timestamp": "2026-11-21 08:00:00"});
+        assert!(matches!(
+            place(raw, 0, 0, Some("2026-11-21T09:00:00.000Z")),
+            Placed::Older
+        ));
+    }
+
+    #[test]
+    fn timestamps_without_a_zone_are_read_in_the_configured_one() {
+        let mut raw = json!({"timestamp": "2026-11-21 11:15:42.317"});
+        in_zone(&mut raw, &TimeZone::fixed(jiff::tz::offset(2)));
+        assert_eq!(raw["timestamp"], "2026-11-21T09:15:42.317Z");
+        let mut zoned = json!({"timestamp": "2026-11-21 11:15:42.317+00:00"});
+        in_zone(&mut zoned, &TimeZone::fixed(jiff::tz::offset(2)));
+        assert_eq!(zoned["timestamp"], "2026-11-21 11:15:42.317+00:00");
+    }
+
+    #[test]
+    fn an_unknown_source_code_is_named_with_the_near_ones() {
+        let known: Vec<String> = ["CONCH", "CONAD", "STLNK", "NTFSN"]
+            .map(String::from)
+            .to_vec();
+        assert!(check_codes(&["STLNK".into()], &known).is_ok());
+        let error = check_codes(&["STLNK".into(), "CONHC".into()], &known)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "intakes.fledge.source: Fledge knows no audit code \"CONHC\"; near ones: CONCH, CONAD"
+        );
+        let far = check_codes(&["ZZZZZ".into()], &known)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            far.contains("GET /fledge/audit/logcode lists the codes"),
+            "{far}"
+        );
+    }
 }

@@ -426,4 +426,119 @@ mod tests {
         let mut client = Client::new(bad_token).unwrap();
         assert!(matches!(client.audit(&query), Err(ClientError::Token)));
     }
+
+    const QUERY: AuditQuery<'static> = AuditQuery {
+        limit: 10,
+        skip: 0,
+        source: &[],
+    };
+
+    fn login_settings(url: &str) -> Settings {
+        Settings {
+            credentials: Credentials::Login {
+                username: "monbridge".into(),
+                password: "pa55word".into(),
+            },
+            max_body_bytes: 16 * 1024,
+            ..settings(url)
+        }
+    }
+
+    fn login_mock<'a>(server: &'a httpmock::MockServer, token: &str) -> httpmock::Mock<'a> {
+        server.mock(|when, then| {
+            when.method(httpmock::Method::POST)
+                .path("/fledge/login")
+                .json_body(json!({"username": "monbridge", "password": "pa55word"}));
+            then.status(200)
+                .json_body(json!({"message": "Logged in successfully.", "token": token}));
+        })
+    }
+
+    fn audit_mock<'a>(
+        server: &'a httpmock::MockServer,
+        token: &str,
+        status: u16,
+    ) -> httpmock::Mock<'a> {
+        server.mock(|when, then| {
+            when.method(httpmock::Method::GET)
+                .path("/fledge/audit")
+                .header("authorization", token);
+            then.status(status)
+                .json_body(json!({"audit": [{"source": "STLNK"}], "totalCount": 1}));
+        })
+    }
+
+    #[test]
+    fn logs_in_first_and_again_when_fledge_forgets_the_token() {
+        let server = httpmock::MockServer::start();
+        let mut first_login = login_mock(&server, "t1");
+        let mut first_audit = audit_mock(&server, "t1", 200);
+        let mut client = Client::new(login_settings(&server.base_url())).unwrap();
+        assert_eq!(client.audit(&QUERY).unwrap().len(), 1);
+        assert_eq!(client.audit(&QUERY).unwrap().len(), 1);
+        assert_eq!(first_login.calls(), 1);
+        assert_eq!(first_audit.calls(), 2);
+        // Fledge restarted: the old token is refused; a new login gives a new one.
+        first_login.delete();
+        first_audit.delete();
+        let second_login = login_mock(&server, "t2");
+        let refused = audit_mock(&server, "t1", 401);
+        let second_audit = audit_mock(&server, "t2", 200);
+        assert_eq!(client.audit(&QUERY).unwrap().len(), 1);
+        assert_eq!(
+            (refused.calls(), second_login.calls(), second_audit.calls()),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_refused_login_is_a_refusal_that_names_no_secret() {
+        let server = httpmock::MockServer::start();
+        server.mock(|when, then| {
+            when.method(httpmock::Method::POST).path("/fledge/login");
+            then.status(401).body("Username or Password do not match");
+        });
+        let mut client = Client::new(login_settings(&server.base_url())).unwrap();
+        let error = client.audit(&QUERY).unwrap_err();
+        assert!(error.is_refusal(), "{error}");
+        let text = error.to_string();
+        assert!(text.starts_with("POST http://"), "{text}");
+        assert!(text.contains("HTTP 401"), "{text}");
+        assert!(!text.contains("pa55word"), "{text}");
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_cap_fails_unread() {
+        let server = httpmock::MockServer::start();
+        server.mock(|when, then| {
+            when.method(httpmock::Method::GET).path("/fledge/audit");
+            then.status(200)
+                .body(format!("{{\"audit\": [\"{}\"]}}", "x".repeat(2000)));
+        });
+        let mut client = Client::new(settings(&server.base_url())).unwrap();
+        let error = client.audit(&QUERY).unwrap_err();
+        assert!(
+            matches!(error, ClientError::TooLarge { limit: 1024, .. }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("larger than 1024 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn log_codes_are_read_from_the_logcode_list() {
+        let server = httpmock::MockServer::start();
+        server.mock(|when, then| {
+            when.method(httpmock::Method::GET)
+                .path("/fledge/audit/logcode");
+            then.status(200).json_body(json!({"logCode": [
+                {"code": "CONCH", "description": "Configuration Change"},
+                {"code": "STLNK", "description": "Link state"}
+            ]}));
+        });
+        let mut client = Client::new(settings(&server.base_url())).unwrap();
+        assert_eq!(client.log_codes().unwrap(), ["CONCH", "STLNK"]);
+    }
 }
