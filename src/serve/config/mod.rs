@@ -5,8 +5,8 @@
 //!
 //! Relative paths are read relative to the file's folder, so a configuration and its rules can
 //! move together. Secrets (communities, the Fledge token) are given inline or, better, named by
-//! environment variable or file; SNMPv3 passphrases only by variable or file. None appears in
-//! `Debug` output or error messages.
+//! environment variable or file; SNMPv3 passphrases and the Fledge password only by variable or
+//! file. None appears in `Debug` output or error messages.
 
 mod check;
 mod raw;
