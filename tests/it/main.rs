@@ -19,6 +19,7 @@ mod package;
 mod pandora;
 mod partial_failure;
 mod serve;
+mod serve_fledge;
 mod serve_v3;
 mod snmp;
 mod snmp_v3;

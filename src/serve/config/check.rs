@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
+
 use super::raw::{RawConfig, RawDestination, RawFledge, RawIntakes};
 use super::{
     Backoff, Config, DestinationConfig, FledgeConfig, Intakes, MetricsConfig, Policy, QueueConfig,
@@ -14,6 +16,7 @@ use crate::sink::snmp::{
     Community, CommunitySetting, Destination, SecurityError, SenderConfig, SenderSettings, Version,
     check_settings,
 };
+use crate::source::fledge::Credentials;
 
 /// The configuration keys, for errors that name what the operator wrote.
 const SETTING_NAMES: SettingNames = SettingNames {
@@ -165,20 +168,7 @@ impl Checker {
                 ));
             }
         }
-        let token = match (&raw.token_env, &raw.token_file) {
-            (Some(_), Some(_)) => {
-                self.problem("intakes.fledge: give token_env or token_file, not both".into());
-                None
-            }
-            (Some(name), None) => {
-                self.or_problem(secret_from_env("intakes.fledge.token_env", name))
-            }
-            (None, Some(file)) => {
-                let file = self.path(file);
-                self.or_problem(secret_from_file("intakes.fledge.token_file", &file))
-            }
-            (None, None) => None,
-        };
+        let credentials = self.fledge_credentials(&raw);
         let ca_file = raw.ca_file.as_deref().map(|p| self.path(p));
         if let Some(ca) = &ca_file
             && !ca.is_file()
@@ -188,21 +178,76 @@ impl Checker {
                 ca.display()
             ));
         }
-        if raw.interval_ms == 0 || raw.page_size == 0 || raw.timeout_ms == 0 {
+        if raw.interval_ms == 0 || raw.page_size == 0 || raw.timeout_ms == 0 || raw.max_page_mb == 0
+        {
             self.problem(
-                "intakes.fledge: interval_ms, page_size and timeout_ms must be at least 1".into(),
+                "intakes.fledge: interval_ms, page_size, timeout_ms and max_page_mb must be at \
+                 least 1"
+                    .into(),
             );
         }
+        let timezone = self.or_problem(time_zone(&raw.timezone));
         Some(FledgeConfig {
             url,
             source: raw.source,
-            token,
+            credentials: credentials?,
             ca_file,
             interval: Duration::from_millis(raw.interval_ms),
             page_size: raw.page_size,
             timeout: Duration::from_millis(raw.timeout_ms),
             backfill: raw.backfill,
+            timezone: timezone?,
+            max_page_bytes: raw.max_page_mb.saturating_mul(1024 * 1024),
         })
+    }
+
+    /// A fixed token, or a user and password to log in with; passwords never inline.
+    fn fledge_credentials(&mut self, raw: &RawFledge) -> Option<Credentials> {
+        let token_given = raw.token_env.is_some() || raw.token_file.is_some();
+        let password_given = raw.password_env.is_some() || raw.password_file.is_some();
+        if token_given && (raw.username.is_some() || password_given) {
+            self.problem(
+                "intakes.fledge: give a token (token_env or token_file) or a user (username \
+                 with password_env or password_file), not both"
+                    .into(),
+            );
+            return None;
+        }
+        if let Some(username) = &raw.username {
+            let password = match (&raw.password_env, &raw.password_file) {
+                (Some(_), Some(_)) => {
+                    Err("intakes.fledge: give password_env or password_file, not both".to_owned())
+                }
+                (Some(name), None) => secret_from_env("intakes.fledge.password_env", name),
+                (None, Some(file)) => {
+                    secret_from_file("intakes.fledge.password_file", &self.path(file))
+                }
+                (None, None) => Err(
+                    "intakes.fledge.username: give the password with password_env or \
+                     password_file"
+                        .to_owned(),
+                ),
+            };
+            return self
+                .or_problem(password)
+                .map(|password| Credentials::Login {
+                    username: username.clone(),
+                    password,
+                });
+        }
+        if password_given {
+            self.problem("intakes.fledge: a password needs a username".into());
+            return None;
+        }
+        let token = match (&raw.token_env, &raw.token_file) {
+            (Some(_), Some(_)) => {
+                Err("intakes.fledge: give token_env or token_file, not both".to_owned())
+            }
+            (Some(name), None) => secret_from_env("intakes.fledge.token_env", name),
+            (None, Some(file)) => secret_from_file("intakes.fledge.token_file", &self.path(file)),
+            (None, None) => return Some(Credentials::None),
+        };
+        self.or_problem(token).map(Credentials::Token)
     }
 
     fn destinations(&mut self, raw: Vec<RawDestination>) -> Vec<DestinationConfig> {
@@ -360,6 +405,24 @@ impl Checker {
     fn or_problem<T>(&mut self, result: Result<T, String>) -> Option<T> {
         result.map_err(|problem| self.problem(problem)).ok()
     }
+}
+
+/// `UTC`, `local` (the system's zone) or an IANA name such as `Europe/Paris`.
+fn time_zone(name: &str) -> Result<TimeZone, String> {
+    if name.eq_ignore_ascii_case("utc") {
+        return Ok(TimeZone::UTC);
+    }
+    if name == "local" {
+        return TimeZone::try_system().map_err(|e| {
+            format!("intakes.fledge.timezone: the system's time zone is unknown ({e})")
+        });
+    }
+    TimeZone::get(name).map_err(|_| {
+        format!(
+            "intakes.fledge.timezone: {name:?} is not a time zone (give UTC, local or an IANA \
+             name such as Europe/Paris)"
+        )
+    })
 }
 
 fn secret_from_env(field: &str, name: &str) -> Result<String, String> {

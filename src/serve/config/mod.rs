@@ -5,8 +5,8 @@
 //!
 //! Relative paths are read relative to the file's folder, so a configuration and its rules can
 //! move together. Secrets (communities, the Fledge token) are given inline or, better, named by
-//! environment variable or file; SNMPv3 passphrases only by variable or file. None appears in
-//! `Debug` output or error messages.
+//! environment variable or file; SNMPv3 passphrases and the Fledge password only by variable or
+//! file. None appears in `Debug` output or error messages.
 
 mod check;
 mod raw;
@@ -17,10 +17,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use crate::sink::snmp::usm::{EngineId, V3Identity};
 use crate::sink::snmp::{Destination, SenderConfig, Version};
+use crate::source::fledge::Credentials;
 use check::Checker;
 use raw::RawConfig;
 
@@ -123,8 +125,8 @@ pub struct FledgeConfig {
     pub url: String,
     /// `source` filter: audit codes; empty for all.
     pub source: Vec<String>,
-    /// Sent as the `authorization` header.
-    pub token: Option<String>,
+    /// A fixed token, or a user who logs in.
+    pub credentials: Credentials,
     /// Extra trusted CA certificate (PEM) for HTTPS.
     pub ca_file: Option<PathBuf>,
     pub interval: Duration,
@@ -132,6 +134,10 @@ pub struct FledgeConfig {
     pub timeout: Duration,
     /// On first start, send the audits already in the log (otherwise start from now).
     pub backfill: bool,
+    /// Zone of the timestamps Fledge writes without one (its storage's: UTC for SQLite).
+    pub timezone: TimeZone,
+    /// Largest page answer read.
+    pub max_page_bytes: u64,
 }
 
 impl fmt::Debug for FledgeConfig {
@@ -139,12 +145,14 @@ impl fmt::Debug for FledgeConfig {
         f.debug_struct("FledgeConfig")
             .field("url", &self.url)
             .field("source", &self.source)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("credentials", &self.credentials)
             .field("ca_file", &self.ca_file)
             .field("interval", &self.interval)
             .field("page_size", &self.page_size)
             .field("timeout", &self.timeout)
             .field("backfill", &self.backfill)
+            .field("timezone", &self.timezone)
+            .field("max_page_bytes", &self.max_page_bytes)
             .finish()
     }
 }
@@ -433,5 +441,69 @@ mod tests {
             vec!["state_dir", "dead_letter"]
         );
         assert!(old.restart_only_changes(&old).is_empty());
+    }
+
+    fn fledge(settings: &str) -> Result<Config, ConfigError> {
+        parse(&format!(
+            "state_dir: state\nintakes:\n  fledge:\n    url: http://fledge:8081\n{settings}destinations:\n  - name: nms\n    address: udp:127.0.0.1:162\n"
+        ))
+    }
+
+    #[test]
+    fn fledge_logs_in_with_a_password_from_a_variable_never_inline() {
+        // SAFETY: set once, read by this test only (the name is its own).
+        unsafe { std::env::set_var("MONBRIDGE_TEST_FLEDGE_PASSWORD", "pa55word") };
+        let config =
+            fledge("    username: monbridge\n    password_env: MONBRIDGE_TEST_FLEDGE_PASSWORD\n")
+                .unwrap();
+        let settings = config.intakes.fledge.unwrap();
+        assert_eq!(
+            settings.credentials,
+            Credentials::Login {
+                username: "monbridge".into(),
+                password: "pa55word".into()
+            }
+        );
+        assert_eq!(settings.timezone, TimeZone::UTC);
+        assert_eq!(settings.max_page_bytes, 16 * 1024 * 1024);
+        assert!(!format!("{settings:?}").contains("pa55word"));
+
+        let inline = fledge("    username: monbridge\n    password: pa55word\n")
+            .unwrap_err()
+            .to_string();
+        assert!(inline.contains("unknown field `password`"), "{inline}");
+        let error = fledge(
+            "    username: u\n    token_file: t\n    timezone: Mars/Olympus\n    max_page_mb: 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "give a token (token_env or token_file) or a user",
+            "\"Mars/Olympus\" is not a time zone",
+            "max_page_mb must be at least 1",
+        ] {
+            assert!(error.contains(expected), "missing {expected:?} in {error}");
+        }
+        let no_password = fledge("    username: u\n").unwrap_err().to_string();
+        assert!(
+            no_password.contains("give the password with"),
+            "{no_password}"
+        );
+    }
+
+    #[test]
+    fn fledge_timezone_is_utc_local_or_an_iana_name() {
+        let zone = |name: &str| {
+            fledge(&format!("    timezone: {name}\n")).map(|c| c.intakes.fledge.unwrap().timezone)
+        };
+        assert_eq!(zone("UTC").unwrap(), TimeZone::UTC);
+        assert!(zone("local").is_ok());
+        // The system's time zone database may be absent (minimal containers).
+        if std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists() {
+            assert_eq!(
+                zone("Europe/Paris").unwrap().iana_name(),
+                Some("Europe/Paris")
+            );
+        }
     }
 }

@@ -80,6 +80,10 @@ pub(super) struct RawFledge {
     pub(super) source: Vec<String>,
     pub(super) token_env: Option<String>,
     pub(super) token_file: Option<PathBuf>,
+    /// Log in as this user (with `password_env` or `password_file`) instead of a fixed token.
+    pub(super) username: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
     pub(super) ca_file: Option<PathBuf>,
     #[serde(default = "default_poll_interval_ms")]
     pub(super) interval_ms: u64,
@@ -89,6 +93,11 @@ pub(super) struct RawFledge {
     pub(super) timeout_ms: u64,
     #[serde(default)]
     pub(super) backfill: bool,
+    /// Zone of timestamps written without one: `UTC`, `local` or an IANA name.
+    #[serde(default = "default_timezone")]
+    pub(super) timezone: String,
+    #[serde(default = "default_max_page_mb")]
+    pub(super) max_page_mb: u64,
 }
 
 fn default_poll_interval_ms() -> u64 {
@@ -99,6 +108,12 @@ fn default_page_size() -> u32 {
 }
 fn default_request_timeout_ms() -> u64 {
     10_000
+}
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+fn default_max_page_mb() -> u64 {
+    16
 }
 
 #[derive(Debug, Deserialize)]

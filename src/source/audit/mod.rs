@@ -23,7 +23,7 @@ mod shape;
 mod time;
 
 pub use error::{AuditError, AuditErrorKind, Position, Problem};
-pub use time::format_timestamp;
+pub use time::{format_timestamp, parse_timestamp, zoneless_to_utc};
 
 use jiff::Timestamp;
 use serde_json::Value;

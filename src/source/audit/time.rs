@@ -149,6 +149,20 @@ fn fledge_format(text: &str) -> Option<Timestamp> {
     TimeZone::UTC.to_timestamp(civil).ok()
 }
 
+/// A timestamp text written without a zone (as Fledge writes them), read as a time in `zone`
+/// and written back as UTC ISO 8601 with its full precision. `None` for a text that has a zone
+/// or is not a date and time: left as it is, for the decoder to accept or name.
+pub fn zoneless_to_utc(text: &str, zone: &TimeZone) -> Option<String> {
+    if text.chars().count() > MAX_TIMESTAMP_CHARS || has_zone(text) || !text.contains(':') {
+        return None;
+    }
+    let civil = text.parse::<civil::DateTime>().ok()?;
+    // A local time that happens twice (clocks going back) or never (going forward) is taken
+    // as the earlier instant, the same as most systems do.
+    let timestamp = zone.to_ambiguous_timestamp(civil).compatible().ok()?;
+    Some(timestamp.to_string())
+}
+
 /// Whether the text ends with a zone designator (`Z`, `+hh:mm`, `-hh:mm`) after its time.
 fn has_zone(text: &str) -> bool {
     let time = text.get(11..).unwrap_or("");
@@ -240,6 +254,27 @@ mod tests {
             iso(json!(-0.0005)).as_deref(),
             Ok("1969-12-31T23:59:59.999Z")
         );
+    }
+
+    #[test]
+    fn zoneless_text_is_read_in_the_given_zone() {
+        let plus_two = TimeZone::fixed(jiff::tz::offset(2));
+        assert_eq!(
+            zoneless_to_utc("2026-11-21 11:15:42.317204", &plus_two).as_deref(),
+            Some("2026-11-21T09:15:42.317204Z")
+        );
+        assert_eq!(
+            zoneless_to_utc("2026-11-21 09:15:42", &TimeZone::UTC).as_deref(),
+            Some("2026-11-21T09:15:42Z")
+        );
+        for kept in [
+            "2026-11-21T10:15:42+01:00",
+            "2026-11-21 09:15:42Z",
+            "yesterday",
+            "2026-11-21",
+        ] {
+            assert_eq!(zoneless_to_utc(kept, &plus_two), None, "{kept}");
+        }
     }
 
     #[test]

@@ -2,4 +2,4 @@
 
 mod client;
 
-pub use client::{AuditQuery, Client, ClientError, Settings};
+pub use client::{AuditQuery, Client, ClientError, Credentials, Settings};
