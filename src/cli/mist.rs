@@ -20,16 +20,16 @@ use crate::source::mist::{ApiToken, BaseUrl, DEFAULT_CONCURRENCY, DEFAULT_PAGE_L
 #[derive(Debug, Clone, Args)]
 pub struct MistArgs {
     /// Mist API token (better given in the environment, out of the process list).
-    #[arg(long, env = "MIST_API_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = TokenParser)]
+    #[arg(short = 't', long, env = "MIST_API_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = TokenParser)]
     pub token: ApiToken,
     /// Mist organisation id.
-    #[arg(long, value_name = "ORG_ID", value_parser = parse_org_id)]
+    #[arg(short = 'o', long, value_name = "ORG_ID", value_parser = parse_org_id)]
     pub org: String,
     /// Pandora group of the agents (`param.group`).
-    #[arg(long, value_name = "GROUP", default_value = DEFAULT_GROUP)]
+    #[arg(short = 'g', long, value_name = "GROUP", default_value = DEFAULT_GROUP)]
     pub group: String,
     /// Prefix of the agent names (`param.prefix`).
-    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_PREFIX)]
+    #[arg(short = 'p', long, value_name = "PREFIX", default_value = DEFAULT_PREFIX)]
     pub prefix: String,
     /// Pandora data server spool directory.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR)]

@@ -328,3 +328,31 @@ fn copy_rules(to: &Path) {
         }
     }
 }
+
+#[test]
+fn monbridge_mist_takes_the_plugin_s_short_options() {
+    use clap::Parser;
+    use monbridge::cli::{Cli, Command};
+    let cli = Cli::try_parse_from([
+        "monbridge",
+        "mist",
+        "-t",
+        "token-0123456789abcdef",
+        "-o",
+        "5e1f0000-0000-4000-8000-00000000b0b0",
+        "-g",
+        "Gateways",
+        "-p",
+        "MIST",
+        "--dry-run",
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Command::Mist(args) = cli.command else {
+        panic!("not the mist command");
+    };
+    assert_eq!(args.org, "5e1f0000-0000-4000-8000-00000000b0b0");
+    assert_eq!(
+        (args.group.as_str(), args.prefix.as_str()),
+        ("Gateways", "MIST")
+    );
+}
