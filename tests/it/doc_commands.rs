@@ -34,6 +34,7 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "scripts/ are run by CI (.ci/run) and tests/it/package.rs",
     ),
     ("mkdir", "plain shell"),
+    ("printf", "plain shell"),
     (
         "snmptrapd",
         "the manager: tests/it/common/snmptrapd.rs runs it with PMC-MIB loaded",
