@@ -18,7 +18,7 @@ use crate::lang::Params;
 use crate::lang::{LoadOptions, RuleSet};
 
 /// The cases of the default rules, embedded with them.
-const DEFAULT_CASES: [(&str, &str, &str); 4] = [
+const DEFAULT_CASES: [(&str, &str, &str); 8] = [
     (
         "audit_all_codes",
         include_str!("../../rules/tests/audit_all_codes.json"),
@@ -38,6 +38,26 @@ const DEFAULT_CASES: [(&str, &str, &str); 4] = [
         "mist_fixture_org",
         include_str!("../../rules/tests/mist_fixture_org.json"),
         include_str!("../../rules/tests/mist_fixture_org.expected"),
+    ),
+    (
+        "upstream_conch_bulk",
+        include_str!("../../rules/tests/upstream_conch_bulk.json"),
+        include_str!("../../rules/tests/upstream_conch_bulk.expected"),
+    ),
+    (
+        "upstream_conch_single",
+        include_str!("../../rules/tests/upstream_conch_single.json"),
+        include_str!("../../rules/tests/upstream_conch_single.expected"),
+    ),
+    (
+        "upstream_srvfl",
+        include_str!("../../rules/tests/upstream_srvfl.json"),
+        include_str!("../../rules/tests/upstream_srvfl.expected"),
+    ),
+    (
+        "upstream_unknown_severity",
+        include_str!("../../rules/tests/upstream_unknown_severity.json"),
+        include_str!("../../rules/tests/upstream_unknown_severity.expected"),
     ),
 ];
 

@@ -356,3 +356,22 @@ fn monbridge_mist_takes_the_plugin_s_short_options() {
         ("Gateways", "MIST")
     );
 }
+
+#[test]
+fn the_embedded_golden_cases_are_every_case_of_rules_tests() {
+    let output = monbridge(&["test"]);
+    assert!(output.status.success(), "{}", transcript(&output));
+    let mut embedded: Vec<String> = text(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("ok ").map(str::to_owned))
+        .collect();
+    embedded.sort();
+    let mut files: Vec<String> = std::fs::read_dir(common::repo_root().join("rules/tests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(embedded, files);
+}
