@@ -31,14 +31,17 @@ pub struct Summary {
     pub rejected: usize,
     /// Notifications the rules made and that could be encoded.
     pub notifications: usize,
-    /// Messages sent: one per notification and destination.
+    /// Messages that left: traps handed to the network, informs acknowledged.
     pub sent: usize,
-    pub delivered: usize,
+    /// Informs a manager confirmed with a Response. Traps are never counted here: a manager
+    /// that drops every trap would otherwise read as "delivered".
+    pub acknowledged: usize,
+    /// Messages that could not be sent, or informs never acknowledged.
     pub failed: usize,
 }
 
 impl Summary {
-    /// Everything read was matched and delivered.
+    /// Everything read was matched and went out (informs: acknowledged).
     pub fn is_success(&self) -> bool {
         self.rejected == 0 && self.failed == 0
     }
@@ -49,14 +52,14 @@ impl fmt::Display for Summary {
         write!(
             f,
             "audits: {} read, {} matched, {} unmatched, {} rejected; \
-             notifications: {} made, {} sent, {} delivered, {} failed",
+             notifications: {} made, {} sent, {} acknowledged, {} failed",
             self.audits,
             self.matched,
             self.unmatched,
             self.rejected,
             self.notifications,
             self.sent,
-            self.delivered,
+            self.acknowledged,
             self.failed
         )
     }
@@ -159,13 +162,20 @@ pub fn run(
 fn deliver(summary: &mut Summary, label: &str, trap: &Trap, deliveries: &[Delivery]) {
     summary.notifications += 1;
     for delivery in deliveries {
-        summary.sent += 1;
         match &delivery.result {
             Ok(()) => {
-                summary.delivered += 1;
+                summary.sent += 1;
+                if delivery.acknowledged {
+                    summary.acknowledged += 1;
+                }
                 tracing::info!(
-                    "{label}: trap `{}` delivered to {} ({} attempt(s))",
+                    "{label}: trap `{}` {} {} ({} attempt(s))",
                     trap.rule,
+                    if delivery.acknowledged {
+                        "acknowledged by"
+                    } else {
+                        "sent to"
+                    },
                     delivery.destination,
                     delivery.attempts
                 );
@@ -274,13 +284,13 @@ mod tests {
             rejected: 1,
             notifications: 2,
             sent: 4,
-            delivered: 3,
+            acknowledged: 3,
             failed: 1,
         };
         assert_eq!(
             summary.to_string(),
             "audits: 4 read, 2 matched, 1 unmatched, 1 rejected; \
-             notifications: 2 made, 4 sent, 3 delivered, 1 failed"
+             notifications: 2 made, 4 sent, 3 acknowledged, 1 failed"
         );
         assert!(!summary.is_success());
         assert!(Summary::default().is_success());

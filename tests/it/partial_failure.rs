@@ -98,7 +98,7 @@ fn trap_send_and_serve_send_the_same_notifications_and_count_the_same_failure() 
     assert!(
         stderr.contains(
             "audits: 1 read, 0 matched, 0 unmatched, 1 rejected; \
-             notifications: 1 made, 1 sent, 1 delivered, 0 failed"
+             notifications: 1 made, 1 sent, 0 acknowledged, 0 failed"
         ),
         "{stderr}"
     );

@@ -404,7 +404,10 @@ fn informs_succeed_after_discovery() {
     );
     assert_success(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("1 delivered, 0 failed"), "{stderr}");
+    assert!(
+        stderr.contains("1 sent, 1 acknowledged, 0 failed"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("discovered the manager's SNMP engine"),
         "{stderr}"

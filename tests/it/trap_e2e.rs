@@ -137,7 +137,7 @@ fn v2c_informs_for_all_eleven_codes_are_acknowledged() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("11 delivered") && stderr.contains("0 failed"),
+        stderr.contains("11 sent, 11 acknowledged") && stderr.contains("0 failed"),
         "{stderr}"
     );
     let received = wait_for_all(&daemon, 11);

@@ -147,6 +147,7 @@ impl Inform<'_> {
                     destination: self.link.destination(exchange.target).clone(),
                     request_id: Some(self.request_id),
                     attempts: exchange.sent,
+                    acknowledged: result.is_ok(),
                     result,
                 });
             }

@@ -83,6 +83,9 @@ pub struct Delivery {
     pub attempts: u32,
     /// `Ok` when a trap was handed to the network or an inform was acknowledged.
     pub result: Result<(), DeliveryError>,
+    /// Whether the manager confirmed it (an inform answered by a Response). A trap that left
+    /// is sent, never acknowledged: nobody answers traps.
+    pub acknowledged: bool,
 }
 
 /// How messages are made, from the configuration's security.
@@ -249,6 +252,7 @@ impl Sender {
                 request_id,
                 attempts: 1,
                 result: self.link.send(target, &self.message),
+                acknowledged: false,
             })
             .collect()
     }
