@@ -252,6 +252,7 @@ pub fn init_logging(level: &str) {
 
 /// Entry point of the `monbridge` binary.
 pub fn main() -> ExitCode {
+    crate::sink::snmp::process_start();
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,

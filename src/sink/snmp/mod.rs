@@ -33,7 +33,7 @@ pub use security::{
     Community, CommunitySetting, NotificationKind, Security, SecurityError, SenderConfig,
     SenderSettings, Version, check_settings,
 };
-pub use sender::{Delivery, DeliveryError, Sender, SenderError};
+pub use sender::{Delivery, DeliveryError, Sender, SenderError, process_start};
 pub use table::{OidNames, describe, hex_dump, render_table};
 
 /// The `version` field of the community-based messages monbridge sends (SNMPv3 messages have

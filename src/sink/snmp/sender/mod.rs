@@ -164,7 +164,7 @@ impl Sender {
             config,
             link,
             encoder,
-            started: Instant::now(),
+            started: process_start(),
             next_request_id,
             message: Vec::with_capacity(1500),
         })
@@ -174,8 +174,8 @@ impl Sender {
         self.link.destinations()
     }
 
-    /// `sysUpTime.0`: hundredths of a second since the sender started, modulo 2^32 as
-    /// TimeTicks wrap.
+    /// `sysUpTime.0`: hundredths of a second since the process started (see
+    /// [`process_start`]), modulo 2^32 as TimeTicks wrap.
     pub fn uptime(&self) -> u32 {
         (self.started.elapsed().as_millis() / 10) as u32
     }
@@ -274,6 +274,15 @@ fn initial_request_id() -> i32 {
         .unwrap_or(0);
     let mixed = (clock ^ std::process::id().rotate_left(16)) & 0x7fff_ffff;
     mixed.max(1) as i32
+}
+
+/// The instant monbridge started, the epoch of `sysUpTime.0`: a manager reads it as the
+/// agent's uptime, so it must not restart when a sender is made (the daemon makes new ones
+/// on every reload) or count from the first message. `cli::main` and `pandora_mist` fix it
+/// first thing; otherwise it is the first time anything asks.
+pub fn process_start() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
 }
 
 #[cfg(test)]
