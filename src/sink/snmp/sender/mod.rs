@@ -278,8 +278,8 @@ fn initial_request_id() -> i32 {
 
 /// The instant monbridge started, the epoch of `sysUpTime.0`: a manager reads it as the
 /// agent's uptime, so it must not restart when a sender is made (the daemon makes new ones
-/// on every reload) or count from the first message. `cli::main` and `pandora_mist` fix it
-/// first thing; otherwise it is the first time anything asks.
+/// on every reload) or count from the first message. `cli::main` fixes it first thing;
+/// elsewhere it is the first time anything asks.
 pub fn process_start() -> Instant {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *START.get_or_init(Instant::now)
