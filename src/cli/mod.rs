@@ -20,6 +20,7 @@ mod import;
 pub mod mist;
 mod package;
 mod render;
+mod rules_export;
 pub mod serve;
 mod test_cmd;
 mod trap_send;
@@ -70,6 +71,9 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Run the golden cases kept next to the rules (`<rules>/tests/`) and print a diff for each failure.
     Test(test_cmd::TestArgs),
+    /// The default rules embedded in the binary.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Run both pipelines over the embedded sample data: no network, no credentials.
     Demo(demo::DemoArgs),
     /// Poll the Mist API and write one Pandora agent XML file per site into the spool.
@@ -89,6 +93,12 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a folder.
     Man(docs::ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Write the default rules and their golden cases into a folder, to start customising.
+    Export(rules_export::RulesExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +288,7 @@ pub fn main() -> ExitCode {
         Command::Explain(command) => render::run(command, true),
         Command::Fmt(args) => fmt::run(args, color),
         Command::Test(args) => test_cmd::run(args, color),
+        Command::Rules(RulesCommand::Export(args)) => rules_export::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Mist(args) => mist::run(args),
         Command::Trap(TrapCommand::Send(args)) => trap_send::run(args),

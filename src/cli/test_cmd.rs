@@ -15,51 +15,7 @@ use serde::Deserialize;
 use super::render::{Rendered, TrapRender, parse_now, render_mist, render_traps};
 use super::{CliError, RulesArgs};
 use crate::lang::Params;
-use crate::lang::{LoadOptions, RuleSet};
-
-/// The cases of the default rules, embedded with them.
-const DEFAULT_CASES: [(&str, &str, &str); 8] = [
-    (
-        "audit_all_codes",
-        include_str!("../../rules/tests/audit_all_codes.json"),
-        include_str!("../../rules/tests/audit_all_codes.expected"),
-    ),
-    (
-        "audit_shapes",
-        include_str!("../../rules/tests/audit_shapes.json"),
-        include_str!("../../rules/tests/audit_shapes.expected"),
-    ),
-    (
-        "audit_unmatched_and_missing",
-        include_str!("../../rules/tests/audit_unmatched_and_missing.json"),
-        include_str!("../../rules/tests/audit_unmatched_and_missing.expected"),
-    ),
-    (
-        "mist_fixture_org",
-        include_str!("../../rules/tests/mist_fixture_org.json"),
-        include_str!("../../rules/tests/mist_fixture_org.expected"),
-    ),
-    (
-        "upstream_conch_bulk",
-        include_str!("../../rules/tests/upstream_conch_bulk.json"),
-        include_str!("../../rules/tests/upstream_conch_bulk.expected"),
-    ),
-    (
-        "upstream_conch_single",
-        include_str!("../../rules/tests/upstream_conch_single.json"),
-        include_str!("../../rules/tests/upstream_conch_single.expected"),
-    ),
-    (
-        "upstream_srvfl",
-        include_str!("../../rules/tests/upstream_srvfl.json"),
-        include_str!("../../rules/tests/upstream_srvfl.expected"),
-    ),
-    (
-        "upstream_unknown_severity",
-        include_str!("../../rules/tests/upstream_unknown_severity.json"),
-        include_str!("../../rules/tests/upstream_unknown_severity.expected"),
-    ),
-];
+use crate::lang::{DEFAULT_CASES, LoadOptions, RuleSet};
 
 #[derive(Debug, Clone, Args)]
 pub struct TestArgs {

@@ -18,6 +18,51 @@ pub const DEFAULT_RULES: [(&str, &str); 2] = [
     ("mist.rules", include_str!("../../rules/mist.rules")),
 ];
 
+/// The golden cases of the default rules, embedded with them: `(name, NAME.json,
+/// NAME.expected)`.
+pub const DEFAULT_CASES: [(&str, &str, &str); 8] = [
+    (
+        "audit_all_codes",
+        include_str!("../../rules/tests/audit_all_codes.json"),
+        include_str!("../../rules/tests/audit_all_codes.expected"),
+    ),
+    (
+        "audit_shapes",
+        include_str!("../../rules/tests/audit_shapes.json"),
+        include_str!("../../rules/tests/audit_shapes.expected"),
+    ),
+    (
+        "audit_unmatched_and_missing",
+        include_str!("../../rules/tests/audit_unmatched_and_missing.json"),
+        include_str!("../../rules/tests/audit_unmatched_and_missing.expected"),
+    ),
+    (
+        "mist_fixture_org",
+        include_str!("../../rules/tests/mist_fixture_org.json"),
+        include_str!("../../rules/tests/mist_fixture_org.expected"),
+    ),
+    (
+        "upstream_conch_bulk",
+        include_str!("../../rules/tests/upstream_conch_bulk.json"),
+        include_str!("../../rules/tests/upstream_conch_bulk.expected"),
+    ),
+    (
+        "upstream_conch_single",
+        include_str!("../../rules/tests/upstream_conch_single.json"),
+        include_str!("../../rules/tests/upstream_conch_single.expected"),
+    ),
+    (
+        "upstream_srvfl",
+        include_str!("../../rules/tests/upstream_srvfl.json"),
+        include_str!("../../rules/tests/upstream_srvfl.expected"),
+    ),
+    (
+        "upstream_unknown_severity",
+        include_str!("../../rules/tests/upstream_unknown_severity.json"),
+        include_str!("../../rules/tests/upstream_unknown_severity.expected"),
+    ),
+];
+
 /// Where rules come from and how `env.*` resolves.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {

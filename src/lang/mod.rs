@@ -16,5 +16,5 @@ pub mod syntax;
 pub mod value;
 
 pub use eval::{EvalError, Explained, Params};
-pub use load::{DEFAULT_RULES, LoadError, LoadOptions, MAX_RULES_FILE};
+pub use load::{DEFAULT_CASES, DEFAULT_RULES, LoadError, LoadOptions, MAX_RULES_FILE};
 pub use rule_set::RuleSet;

@@ -48,6 +48,7 @@ fn help_for_every_command() {
         vec!["import", "link-audit-trap", "--help"],
         vec!["serve", "--help"],
         vec!["package", "pandora", "--help"],
+        vec!["rules", "export", "--help"],
     ] {
         let output = monbridge(&args);
         assert!(output.status.success(), "{args:?}");
@@ -374,4 +375,44 @@ fn the_embedded_golden_cases_are_every_case_of_rules_tests() {
         .collect();
     files.sort();
     assert_eq!(embedded, files);
+}
+
+#[test]
+fn rules_export_writes_a_folder_that_checks_and_passes_its_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rules");
+    let out = out.to_str().unwrap();
+    let export = monbridge(&["rules", "export", out]);
+    assert_eq!(export.status.code(), Some(0), "{}", transcript(&export));
+    let check = monbridge(&["check", "--deny-warnings", "--rules", out]);
+    assert_eq!(check.status.code(), Some(0), "{}", transcript(&check));
+    let test = monbridge(&["test", "--rules", out]);
+    assert_eq!(test.status.code(), Some(0), "{}", transcript(&test));
+    assert!(
+        text(&test.stdout).contains("8 passed, 0 failed"),
+        "{}",
+        transcript(&test)
+    );
+    for name in ["audit.rules", "mist.rules"] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("rules").join(name)).unwrap(),
+            std::fs::read_to_string(common::repo_root().join("rules").join(name)).unwrap()
+        );
+    }
+
+    // An operator's edits are never overwritten without --force.
+    std::fs::write(dir.path().join("rules/audit.rules"), "# edited\n").unwrap();
+    let again = monbridge(&["rules", "export", out]);
+    assert_eq!(again.status.code(), Some(2), "{}", transcript(&again));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        transcript(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rules/audit.rules")).unwrap(),
+        "# edited\n"
+    );
+    let forced = monbridge(&["rules", "export", "--force", out]);
+    assert_eq!(forced.status.code(), Some(0), "{}", transcript(&forced));
 }
