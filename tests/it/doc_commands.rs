@@ -201,6 +201,8 @@ impl Stand {
             "mist-plugin.pspz2" => self.path("mist-plugin.pspz2"),
             "path/to/pandora_mist" => bin("pandora_mist").display().to_string(),
             "/usr/share/snmp/mibs/MY-MIB.txt" => fixture("mibs/PMC-MIB.txt"),
+            // The shipped samples, from wherever the command runs.
+            other if other.starts_with("examples/") => fixture(other),
             other => other.to_owned(),
         }
     }
@@ -289,4 +291,49 @@ fn the_reader_of_the_docs_splits_lines_as_the_shell_does() {
         "monbridge check   "
     );
     assert_eq!(strip_comment("echo \"a # b\""), "echo \"a # b\"");
+}
+
+/// The sample data of `examples/` stays what the fixtures are, and every command its README
+/// shows works.
+#[test]
+fn the_examples_are_the_fixtures_and_their_commands_work() {
+    let root = repo_root();
+    for shape in ["rest", "storage", "notification", "upstream"] {
+        let fixtures = root.join("tests/fixtures/fledge").join(shape);
+        for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let example = root
+                    .join("examples/audits")
+                    .join(shape)
+                    .join(path.file_name().expect("name"));
+                assert_eq!(
+                    std::fs::read(&example).unwrap_or_default(),
+                    std::fs::read(&path).expect("fixture"),
+                    "{} differs from {}",
+                    example.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    let readme = std::fs::read_to_string(root.join("examples/README.md")).expect("README");
+    let commands: Vec<&str> = readme
+        .split('`')
+        .filter(|part| part.starts_with("monbridge "))
+        .collect();
+    assert!(commands.len() >= 5, "{commands:?}");
+    for command in commands {
+        let output = Command::new(bin("monbridge"))
+            .args(&words(command)[1..])
+            .current_dir(&root)
+            .env_remove("MONBRIDGE_RULES")
+            .output()
+            .expect("run monbridge");
+        assert!(
+            output.status.success(),
+            "`{command}`: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
