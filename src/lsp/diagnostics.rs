@@ -1,0 +1,99 @@
+//! Diagnostics for the editor: the folder checked as `monbridge check` loads it, each finding
+//! turned into an LSP diagnostic of the file it belongs to.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
+
+use super::text;
+use crate::lang::RuleSet;
+use crate::lang::diag::{self, Severity};
+
+/// Checks the files of one folder together (so `use` across files resolves) and returns the
+/// diagnostics of each file, an empty list for a file without any.
+pub fn check_folder(files: &[(PathBuf, String)]) -> BTreeMap<PathBuf, Vec<Diagnostic>> {
+    let sources = files
+        .iter()
+        .map(|(path, text)| (path.display().to_string(), text.clone()))
+        .collect();
+    let found = match RuleSet::from_sources(sources, &BTreeMap::new()) {
+        Ok(rules) => rules.warnings().to_vec(),
+        Err(error) => error.diagnostics,
+    };
+    let mut out: BTreeMap<PathBuf, Vec<Diagnostic>> = files
+        .iter()
+        .map(|(path, _)| (path.clone(), Vec::new()))
+        .collect();
+    for found in &found {
+        // Sources get their ids in the order given, so the id indexes `files`.
+        let Some((path, source)) = files.get(found.span.file as usize) else {
+            continue;
+        };
+        if let Some(list) = out.get_mut(path) {
+            list.push(to_lsp(found, source));
+        }
+    }
+    out
+}
+
+fn to_lsp(found: &diag::Diagnostic, source: &str) -> Diagnostic {
+    let mut message = found.message.clone();
+    if !found.label.is_empty() {
+        message.push_str(&format!("\n{}", found.label));
+    }
+    for note in &found.notes {
+        message.push_str(&format!("\nnote: {note}"));
+    }
+    if let Some(help) = &found.help {
+        message.push_str(&format!("\nhelp: {help}"));
+    }
+    Diagnostic {
+        range: text::range(source, found.span.start as usize, found.span.end as usize),
+        severity: Some(match found.severity {
+            Severity::Error => DiagnosticSeverity::ERROR,
+            Severity::Warning => DiagnosticSeverity::WARNING,
+        }),
+        code: Some(NumberOrString::String(found.code.to_string())),
+        source: Some("monbridge".to_owned()),
+        message,
+        ..Diagnostic::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsp_types::Position;
+
+    #[test]
+    fn a_typo_in_a_root_is_e0201_on_its_word() {
+        let path = PathBuf::from("/r/a.rules");
+        let text = "# → arrow\nobjects c {\n    1 x = audti.detail.a\n}\n".to_owned();
+        let out = check_folder(&[(path.clone(), text)]);
+        let list = &out[&path];
+        let e = list
+            .iter()
+            .find(|d| d.code == Some(NumberOrString::String("E0201".into())))
+            .unwrap();
+        assert_eq!(e.range.start, Position::new(2, 10));
+        assert_eq!(e.range.end, Position::new(2, 15));
+        assert_eq!(e.severity, Some(DiagnosticSeverity::ERROR));
+    }
+
+    #[test]
+    fn use_resolves_across_files() {
+        let a = PathBuf::from("/r/a.rules");
+        let b = PathBuf::from("/r/b.rules");
+        let files = [
+            (a.clone(), "objects common {\n    1 x = audit.source\n}\n".to_owned()),
+            (
+                b.clone(),
+                "trap t when audit.source == \"STLNK\" {\n    oid 1.3.6.1.4.1.1.0.1\n    base 1.3.6.1.4.1.1.1\n    use common\n}\n".to_owned(),
+            ),
+        ];
+        let out = check_folder(&files);
+        assert!(out[&a].is_empty(), "{:?}", out[&a]);
+        assert!(out[&b].is_empty(), "{:?}", out[&b]);
+    }
+}
