@@ -89,7 +89,7 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a folder.
     Man(docs::ManArgs),
-    /// Serve the rules language to an editor: LSP on stdin/stdout (diagnostics, completion, ...).
+    /// Serve the rules language to editors (LSP over stdin and stdout).
     Lsp(LspArgs),
 }
 

@@ -49,7 +49,7 @@ fn to_lsp(found: &diag::Diagnostic, source: &str) -> Diagnostic {
         message.push_str(&format!("\nhelp: {help}"));
     }
     Diagnostic {
-        range: text::range(source, found.span.start as usize, found.span.end as usize),
+        range: caret_range(source, found.span.start as usize, found.span.end as usize),
         severity: Some(match found.severity {
             Severity::Error => DiagnosticSeverity::ERROR,
             Severity::Warning => DiagnosticSeverity::WARNING,
@@ -59,6 +59,19 @@ fn to_lsp(found: &diag::Diagnostic, source: &str) -> Diagnostic {
         message,
         ..Diagnostic::default()
     }
+}
+
+/// The range the caret of `check` covers: the span, or for an empty span the one character
+/// the renderer puts its caret under (none at a line's end).
+fn caret_range(source: &str, start: usize, end: usize) -> lsp_types::Range {
+    let mut end = end;
+    if end <= start
+        && let Some(next) = source.get(start..).and_then(|rest| rest.chars().next())
+        && next != '\n'
+    {
+        end = start + next.len_utf8();
+    }
+    text::range(source, start, end)
 }
 
 #[cfg(test)]
@@ -79,6 +92,14 @@ mod tests {
         assert_eq!(e.range.start, Position::new(2, 10));
         assert_eq!(e.range.end, Position::new(2, 15));
         assert_eq!(e.severity, Some(DiagnosticSeverity::ERROR));
+    }
+
+    #[test]
+    fn an_empty_span_covers_the_character_under_the_caret() {
+        let range = caret_range("a → b\n", 2, 2);
+        assert_eq!((range.start.character, range.end.character), (2, 3));
+        let range = caret_range("ab\n", 2, 2);
+        assert_eq!(range.start, range.end);
     }
 
     #[test]
