@@ -299,3 +299,12 @@ fn exit_without_shutdown_is_status_1() {
     client.notify("exit", Value::Null);
     assert_eq!(client.exit_status(), 1);
 }
+
+#[test]
+fn the_server_ends_when_stdin_closes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut client = Client::start();
+    client.initialize(dir.path());
+    // The client vanished without `shutdown`: an unclean end, status 1.
+    assert_eq!(client.exit_status(), 1);
+}
