@@ -308,3 +308,79 @@ fn the_server_ends_when_stdin_closes() {
     // The client vanished without `shutdown`: an unclean end, status 1.
     assert_eq!(client.exit_status(), 1);
 }
+
+/// Neovim's own LSP client (0.7 and later, as Debian ships it) opens a rules file, starts
+/// `monbridge lsp`, and writes the diagnostics it shows: `CODE line col end_col`, zero-based.
+const NVIM_INIT: &str = r#"
+local buf_name, out = os.getenv("RULES_FILE"), os.getenv("NVIM_OUT")
+vim.cmd("edit " .. vim.fn.fnameescape(buf_name))
+local buf = vim.api.nvim_get_current_buf()
+local client = vim.lsp.start_client({
+  name = "monbridge",
+  cmd = { os.getenv("MONBRIDGE_BIN"), "lsp" },
+  root_dir = vim.fn.fnamemodify(buf_name, ":h"),
+})
+vim.lsp.buf_attach_client(buf, client)
+local lines = {}
+if not vim.wait(8000, function() return #vim.diagnostic.get(buf) > 0 end, 50) then
+  table.insert(lines, "no diagnostics")
+end
+for _, d in ipairs(vim.diagnostic.get(buf)) do
+  table.insert(lines, string.format("%s %d %d %d", d.code, d.lnum, d.col, d.end_col))
+end
+vim.fn.writefile(lines, out)
+vim.cmd("qa!")
+"#;
+
+#[test]
+fn neovim_shows_the_diagnostics() {
+    let has_nvim = Command::new("nvim")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_nvim {
+        // CI installs Neovim (.ci/run); elsewhere the test is skipped without it.
+        assert!(std::env::var_os("CI").is_none(), "nvim is not installed");
+        eprintln!("skipped: nvim is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("gateway.rules");
+    std::fs::write(
+        &rules,
+        "# Gateway name → object 1.\nobjects common {\n    1 nameGateway = audti.source\n}\n",
+    )
+    .expect("write rules");
+    let init = dir.path().join("init.lua");
+    std::fs::write(&init, NVIM_INIT).expect("write init.lua");
+    let out = dir.path().join("diagnostics.txt");
+    let mut nvim = Command::new("nvim")
+        .args(["--headless", "--clean", "-i", "NONE", "-u"])
+        .arg(&init)
+        .env("MONBRIDGE_BIN", common::bin("monbridge"))
+        .env("RULES_FILE", &rules)
+        .env("NVIM_OUT", &out)
+        .env("XDG_STATE_HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CACHE_HOME", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nvim");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = nvim.try_wait().expect("wait for nvim") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = nvim.kill();
+            panic!("nvim did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "nvim: {status}");
+    let shown = std::fs::read_to_string(&out).expect("nvim wrote the diagnostics");
+    assert_eq!(shown.trim(), "E0201 2 20 25");
+}
