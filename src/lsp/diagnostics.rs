@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString};
+use lsp_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
+};
 
 use super::text;
 use crate::lang::RuleSet;
@@ -31,13 +33,13 @@ pub fn check_folder(files: &[(PathBuf, String)]) -> BTreeMap<PathBuf, Vec<Diagno
             continue;
         };
         if let Some(list) = out.get_mut(path) {
-            list.push(to_lsp(found, source));
+            list.push(to_lsp(found, source, files));
         }
     }
     out
 }
 
-fn to_lsp(found: &diag::Diagnostic, source: &str) -> Diagnostic {
+fn to_lsp(found: &diag::Diagnostic, source: &str, files: &[(PathBuf, String)]) -> Diagnostic {
     let mut message = found.message.clone();
     if !found.label.is_empty() {
         message.push_str(&format!("\n{}", found.label));
@@ -57,8 +59,31 @@ fn to_lsp(found: &diag::Diagnostic, source: &str) -> Diagnostic {
         code: Some(NumberOrString::String(found.code.to_string())),
         source: Some("monbridge".to_owned()),
         message,
+        related_information: related(found, files),
         ..Diagnostic::default()
     }
+}
+
+/// The other places `check` points at (`first defined here`), in whichever file they are.
+fn related(
+    found: &diag::Diagnostic,
+    files: &[(PathBuf, String)],
+) -> Option<Vec<DiagnosticRelatedInformation>> {
+    let places: Vec<DiagnosticRelatedInformation> = found
+        .related
+        .iter()
+        .filter_map(|(span, label)| {
+            let (path, source) = files.get(span.file as usize)?;
+            Some(DiagnosticRelatedInformation {
+                location: Location::new(
+                    text::path_to_uri(path)?,
+                    caret_range(source, span.start as usize, span.end as usize),
+                ),
+                message: label.clone(),
+            })
+        })
+        .collect();
+    (!places.is_empty()).then_some(places)
 }
 
 /// The range the caret of `check` covers: the span, or for an empty span the one character
@@ -100,6 +125,24 @@ mod tests {
         assert_eq!((range.start.character, range.end.character), (2, 3));
         let range = caret_range("ab\n", 2, 2);
         assert_eq!(range.start, range.end);
+    }
+
+    #[test]
+    fn a_duplicate_points_at_the_first_definition_in_the_other_file() {
+        let a = PathBuf::from("/r/a.rules");
+        let b = PathBuf::from("/r/b.rules");
+        let block = "objects common {\n    1 x = audit.source\n}\n".to_owned();
+        let out = check_folder(&[(a.clone(), block.clone()), (b.clone(), block)]);
+        let duplicate = out[&a]
+            .iter()
+            .chain(&out[&b])
+            .find(|d| d.code == Some(NumberOrString::String("E0207".into())))
+            .unwrap();
+        let related = duplicate.related_information.as_ref().unwrap();
+        assert!(
+            related[0].location.uri.as_str().ends_with(".rules"),
+            "{related:?}"
+        );
     }
 
     #[test]

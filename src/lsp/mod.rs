@@ -164,7 +164,13 @@ impl Server {
                     notification.extract::<DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD)
                     && let Some(path) = text::uri_to_path(&p.text_document.uri)
                 {
+                    // The editor no longer shows the file: its diagnostics go with it.
                     self.open.remove(&path);
+                    self.flagged.remove(&path);
+                    let params =
+                        PublishDiagnosticsParams::new(p.text_document.uri, Vec::new(), None);
+                    let cleared = Notification::new(PublishDiagnostics::METHOD.to_owned(), params);
+                    send(connection, cleared.into())?;
                 }
                 None
             }

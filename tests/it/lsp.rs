@@ -285,6 +285,18 @@ fn an_editor_session_from_initialize_to_exit() {
         json!({"line": 0, "character": 0})
     );
 
+    // Closing a file with errors clears what the editor shows for it.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": doc, "version": 6}, "contentChanges": [{"text": TYPO}]}),
+    );
+    assert!(!client.diagnostics(&doc).is_empty());
+    client.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": doc}}),
+    );
+    assert_eq!(client.diagnostics(&doc), Vec::<Value>::new());
+
     let result = client.request("shutdown", Value::Null);
     assert_eq!(result, Value::Null);
     client.notify("exit", Value::Null);
