@@ -9,6 +9,7 @@ pub mod cli;
 pub mod files;
 pub mod import;
 pub mod lang;
+pub mod lsp;
 pub mod mib;
 pub mod package;
 pub mod pipeline;

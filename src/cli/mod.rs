@@ -93,6 +93,15 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a folder.
     Man(docs::ManArgs),
+    /// Serve the rules language to editors (LSP over stdin and stdout).
+    Lsp(LspArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LspArgs {
+    /// Accepted for editors that pass it; stdio is the only transport.
+    #[arg(long)]
+    pub stdio: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +257,15 @@ impl CliError {
     }
 }
 
+/// `monbridge lsp`: 0 after `shutdown` then `exit`, 1 when the client left without `shutdown`.
+fn run_lsp() -> Result<u8, CliError> {
+    match crate::lsp::run() {
+        Ok(crate::lsp::Ending::ShutDown) => Ok(EXIT_OK),
+        Ok(crate::lsp::Ending::NoShutdown) => Ok(EXIT_DATA),
+        Err(error) => Err(CliError::Internal(error.to_string())),
+    }
+}
+
 /// Sends log records to stderr, never stdout.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
@@ -297,6 +315,7 @@ pub fn main() -> ExitCode {
         Command::Package(PackageCommand::Pandora(args)) => package::run_pandora(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Lsp(_) => run_lsp(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("source", &["record", "files"]),
     ("sink", &["record", "files"]),
     ("import", &["lang", "record", "files"]),
+    ("lsp", &["lang", "record", "files"]),
     ("pipeline", &["lang", "source", "sink", "record", "files"]),
     ("package", &["pipeline", "record", "files"]),
     (
@@ -31,8 +32,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "lang", "mib", "source", "sink", "pipeline", "import", "package", "serve", "record",
-            "files",
+            "lang", "mib", "source", "sink", "pipeline", "import", "package", "serve", "lsp",
+            "record", "files",
         ],
     ),
 ];

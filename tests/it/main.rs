@@ -12,6 +12,7 @@ mod import;
 mod lang;
 mod layering;
 mod limits;
+mod lsp;
 mod mib;
 mod mib_check;
 mod mist;
