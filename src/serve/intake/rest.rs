@@ -264,6 +264,14 @@ impl PollLoop {
                     Placed::Entries(entries) => entries,
                 };
                 for entry in entries {
+                    // Pages shift while the log grows, so one entry can show up twice in a
+                    // walk: only its first sighting counts, whether it was new or already
+                    // behind the cursor (else a repeat of a skipped entry is sent again).
+                    let times = in_walk.entry(entry.identity.clone()).or_default();
+                    *times += 1;
+                    if *times > 1 {
+                        continue;
+                    }
                     match &entry.timestamp {
                         Some(timestamp) => {
                             if *timestamp < cursor.timestamp {
@@ -288,11 +296,6 @@ impl PollLoop {
                             }
                         }
                     }
-                    let times = in_walk.entry(entry.identity.clone()).or_default();
-                    if *times > 0 {
-                        continue;
-                    }
-                    *times += 1;
                     collected.push(entry);
                 }
             }
