@@ -19,8 +19,17 @@ fn is_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// Completions at `offset`; `detail_keys` are the keys golden cases give `audit.detail`.
-pub fn complete(text: &str, offset: usize, detail_keys: &BTreeSet<String>) -> Vec<CompletionItem> {
+/// Keys seen in the sample documents beside the rules (golden cases): what `audit.detail`,
+/// a Mist site and a Mist device may hold.
+#[derive(Debug, Default)]
+pub struct Samples {
+    pub detail: BTreeSet<String>,
+    pub site: BTreeSet<String>,
+    pub device: BTreeSet<String>,
+}
+
+/// Completions at `offset`.
+pub fn complete(text: &str, offset: usize, samples: &Samples) -> Vec<CompletionItem> {
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = &text[line_start..offset];
     let before_word = line.trim_end_matches(is_word);
@@ -29,11 +38,25 @@ pub fn complete(text: &str, offset: usize, detail_keys: &BTreeSet<String>) -> Ve
         return match path {
             "audit" => items(AUDIT_FIELDS, CompletionItemKind::FIELD, None),
             "audit.detail" => items(
-                detail_keys.iter().map(String::as_str),
+                samples.detail.iter().map(String::as_str),
                 CompletionItemKind::FIELD,
                 None,
             ),
-            _ => Vec::new(),
+            "mist" => items(["sites"], CompletionItemKind::FIELD, None),
+            // A loop variable: the fields of what it iterates over, by the list's name.
+            variable => match iterated(text, variable) {
+                Some(list) if list.ends_with("sites") => items(
+                    samples.site.iter().map(String::as_str),
+                    CompletionItemKind::FIELD,
+                    None,
+                ),
+                Some(list) if list.ends_with("devices") => items(
+                    samples.device.iter().map(String::as_str),
+                    CompletionItemKind::FIELD,
+                    None,
+                ),
+                _ => Vec::new(),
+            },
         };
     }
     let head = before_word.trim_end();
@@ -104,6 +127,17 @@ fn at_value(head: &str) -> bool {
             head.strip_suffix(word)
                 .is_some_and(|rest| rest.is_empty() || rest.ends_with(char::is_whitespace))
         })
+}
+
+/// The list a loop variable runs over: `for device in site.devices` → `site.devices`.
+fn iterated<'a>(text: &'a str, variable: &str) -> Option<&'a str> {
+    let mut words = text.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "for" && words.next() == Some(variable) && words.next() == Some("in") {
+            return words.next();
+        }
+    }
+    None
 }
 
 /// Names bound by `for NAME in` anywhere in the text.
@@ -225,8 +259,12 @@ mod tests {
     use super::*;
 
     fn labels(text: &str, keys: &[&str]) -> Vec<String> {
-        let keys = keys.iter().map(|k| k.to_string()).collect();
-        complete(text, text.len(), &keys)
+        let samples = Samples {
+            detail: keys.iter().map(|k| k.to_string()).collect(),
+            site: ["name", "country_code"].map(String::from).into(),
+            device: ["mac", "status"].map(String::from).into(),
+        };
+        complete(text, text.len(), &samples)
             .into_iter()
             .map(|i| i.label)
             .collect()
@@ -249,6 +287,16 @@ mod tests {
             assert!(values.contains(&expected.to_owned()), "{values:?}");
         }
         assert!(labels("    use ", &[]).is_empty());
+        let mist = "agent site for site in mist.sites {\n    for device in site.devices {\n";
+        assert_eq!(
+            labels(&format!("{mist}  name = site."), &[]),
+            ["country_code", "name"]
+        );
+        assert_eq!(
+            labels(&format!("{mist}  data = device.st"), &[]),
+            ["mac", "status"]
+        );
+        assert_eq!(labels("x = mist.", &[]), ["sites"]);
     }
 
     #[test]

@@ -253,11 +253,11 @@ impl Server {
             return Vec::new();
         };
         let offset = text::offset(source, at.position);
-        let keys = path
+        let samples = path
             .parent()
-            .map(|folder| detail_keys(&folder.join("tests")))
+            .map(|folder| samples(&folder.join("tests")))
             .unwrap_or_default();
-        assist::complete(source, offset, &keys)
+        assist::complete(source, offset, &samples)
     }
 
     fn hover(&self, params: &HoverParams) -> Option<Hover> {
@@ -312,12 +312,13 @@ fn send(connection: &Connection, message: Message) -> Result<(), LspError> {
         .map_err(|e| LspError::Io(std::io::Error::other(e.to_string())))
 }
 
-/// The keys golden cases (`tests/*.json` beside the rules) give audit details: the keys of
-/// every object found under a `detail` or `log` key, at any depth.
-fn detail_keys(tests: &Path) -> BTreeSet<String> {
-    let mut keys = BTreeSet::new();
+/// The keys golden cases (`tests/*.json` beside the rules) show: of every object under a
+/// `detail`, `details` or `log` key, and of the items of every `sites` and `devices` list,
+/// at any depth.
+fn samples(tests: &Path) -> assist::Samples {
+    let mut samples = assist::Samples::default();
     let Ok(entries) = std::fs::read_dir(tests) else {
-        return keys;
+        return samples;
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -325,27 +326,41 @@ fn detail_keys(tests: &Path) -> BTreeSet<String> {
             && let Ok(content) = std::fs::read_to_string(&path)
             && let Ok(value) = serde_json::from_str::<serde_json::Value>(&content)
         {
-            collect_detail_keys(&value, &mut keys);
+            collect_keys(&value, &mut samples);
         }
     }
-    keys
+    samples
 }
 
-fn collect_detail_keys(value: &serde_json::Value, keys: &mut BTreeSet<String>) {
+fn collect_keys(value: &serde_json::Value, samples: &mut assist::Samples) {
+    use serde_json::Value;
     match value {
-        serde_json::Value::Object(map) => {
+        Value::Object(map) => {
             for (key, inner) in map {
-                if (key == "detail" || key == "log")
-                    && let serde_json::Value::Object(detail) = inner
-                {
-                    keys.extend(detail.keys().cloned());
+                match (key.as_str(), inner) {
+                    ("detail" | "details" | "log", Value::Object(detail)) => {
+                        samples.detail.extend(detail.keys().cloned());
+                    }
+                    ("sites" | "devices", Value::Array(items)) => {
+                        let keys = if key == "sites" {
+                            &mut samples.site
+                        } else {
+                            &mut samples.device
+                        };
+                        for item in items {
+                            if let Value::Object(fields) = item {
+                                keys.extend(fields.keys().cloned());
+                            }
+                        }
+                    }
+                    _ => {}
                 }
-                collect_detail_keys(inner, keys);
+                collect_keys(inner, samples);
             }
         }
-        serde_json::Value::Array(items) => {
+        Value::Array(items) => {
             for inner in items {
-                collect_detail_keys(inner, keys);
+                collect_keys(inner, samples);
             }
         }
         _ => {}

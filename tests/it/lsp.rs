@@ -396,3 +396,34 @@ fn neovim_shows_the_diagnostics() {
     let shown = std::fs::read_to_string(&out).expect("nvim wrote the diagnostics");
     assert_eq!(shown.trim(), "E0201 2 20 25");
 }
+
+/// The TextMate grammar editors colour rules files with names what the language has: every
+/// function, SNMP type and root, and the item keywords.
+#[test]
+fn the_textmate_grammar_knows_the_language() {
+    let path =
+        crate::common::repo_root().join("integrations/editors/monbridge-rules.tmLanguage.json");
+    let grammar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("grammar")).expect("JSON grammar");
+    assert_eq!(grammar["scopeName"], "source.monbridge-rules");
+    let text = grammar.to_string();
+    let named = |word: &str| {
+        text.contains(&format!("({word}|"))
+            || text.contains(&format!("|{word}|"))
+            || text.contains(&format!("|{word})"))
+    };
+    for (_, name, _, _) in monbridge::lang::program::Builtin::ALL {
+        assert!(named(name), "function {name}");
+    }
+    for (_, name) in monbridge::record::SnmpType::ALL {
+        assert!(named(name), "SNMP type {name}");
+    }
+    for word in [
+        "agent", "trap", "objects", "for", "where", "when", "module", "use", "base",
+    ] {
+        assert!(named(word), "keyword {word}");
+    }
+    for root in ["audit", "mist", "env", "param"] {
+        assert!(named(root), "root {root}");
+    }
+}
