@@ -8,6 +8,7 @@
 
 mod assist;
 mod diagnostics;
+mod sample_values;
 mod text;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -262,8 +263,12 @@ impl Server {
 
     fn hover(&self, params: &HoverParams) -> Option<Hover> {
         let at = &params.text_document_position_params;
-        let (_, source) = self.document(&at.text_document.uri)?;
-        let markdown = assist::hover(source, text::offset(source, at.position))?;
+        let (path, source) = self.document(&at.text_document.uri)?;
+        let offset = text::offset(source, at.position);
+        let markdown = assist::hover(source, offset).or_else(|| {
+            let tests = path.parent()?.join("tests");
+            sample_values::describe(sample_values::path_at(source, offset)?, &tests)
+        })?;
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
