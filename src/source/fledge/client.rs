@@ -318,7 +318,7 @@ impl Client {
         let response = request.send().map_err(|e| ClientError::Request {
             method,
             url: url.to_owned(),
-            detail: error_chain(&e),
+            detail: crate::source::error_chain(&e),
         })?;
         let status = response.status();
         let limit = self.settings.max_body_bytes;
@@ -341,7 +341,7 @@ impl Client {
             .map_err(|e| ClientError::Body {
                 method,
                 url: url.to_owned(),
-                detail: error_chain(&e),
+                detail: crate::source::error_chain(&e),
             })?;
         if body.len() as u64 > limit {
             return Err(too_large());
@@ -361,22 +361,6 @@ impl Client {
             source,
         })
     }
-}
-
-/// An error with its causes, which say what actually went wrong ("connection refused"),
-/// without repeating a cause the message already holds.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -305,17 +305,7 @@ impl MistClient {
 
 /// The error and its causes on one line, without the URL, with the token redacted.
 fn error_chain(error: &dyn std::error::Error, token: &ApiToken) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    token.redact(&text)
+    token.redact(&crate::source::error_chain(error))
 }
 
 #[cfg(test)]
