@@ -7,15 +7,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use httpmock::Method::GET;
 use httpmock::MockServer;
 use serde_json::{Value, json};
 
+use crate::common::fledge_log::{FledgeLog, PAGE};
 use crate::common::serve::{Serve, WAIT, free_tcp_port, object, request, wait_until, write};
 use crate::common::snmptrapd::{Notification, Snmptrapd, free_udp_port};
 use crate::common::{bin, repo_root};
 
 /// A STLNK audit (REST shape) whose service name carries `id`, so each can be told apart.
+/// [`stlnk`] at `timestamp`, as the Fledge log holds it.
+fn stlnk_at(id: &str, timestamp: &str) -> Value {
+    let mut entry = stlnk(id);
+    entry["timestamp"] = json!(timestamp);
+    entry
+}
+
 fn stlnk(id: &str) -> Value {
     json!({
         "source": "STLNK",
@@ -540,71 +547,14 @@ fn sighup_keeps_the_running_rules_when_the_new_ones_are_broken_and_switches_to_g
     assert_eq!(serve.stop(), Some(0));
 }
 
-/// A Fledge audit log, newest first, served by a mock `GET /fledge/audit` with `limit` and
-/// `skip` as Fledge pages it.
-struct FledgeLog<'a> {
-    server: &'a MockServer,
-    entries: Vec<Value>,
-    mocks: Vec<httpmock::Mock<'a>>,
-}
-
-const PAGE: usize = 2;
-
-impl<'a> FledgeLog<'a> {
-    fn new(server: &'a MockServer) -> FledgeLog<'a> {
-        let mut log = FledgeLog {
-            server,
-            entries: Vec::new(),
-            mocks: Vec::new(),
-        };
-        log.publish();
-        log
-    }
-
-    /// Appends an entry (the newest) and serves the new log.
-    fn add(&mut self, id: &str, timestamp: &str) {
-        let mut entry = stlnk(id);
-        entry["timestamp"] = json!(timestamp);
-        self.entries.insert(0, entry);
-        self.publish();
-    }
-
-    fn publish(&mut self) {
-        for mut mock in self.mocks.drain(..) {
-            mock.delete();
-        }
-        for page in 0..=self.entries.len() / PAGE {
-            let skip = page * PAGE;
-            let body = json!({
-                "audit": self.entries.iter().skip(skip).take(PAGE).collect::<Vec<_>>(),
-                "totalCount": self.entries.len(),
-            });
-            self.mocks.push(self.server.mock(|when, then| {
-                when.method(GET)
-                    .path("/fledge/audit")
-                    .query_param("limit", PAGE.to_string())
-                    .query_param("skip", skip.to_string())
-                    .query_param("source", "STLNK")
-                    .header("authorization", "fledge-token");
-                then.status(200).json_body(body);
-            }));
-        }
-    }
-
-    /// Polls served so far (page 0 requests).
-    fn polls(&self) -> usize {
-        self.mocks.first().map_or(0, |mock| mock.calls())
-    }
-}
-
 #[test]
 fn fledge_polling_delivers_each_new_entry_exactly_once_across_a_restart() {
     let manager = Snmptrapd::start();
     let server = MockServer::start();
-    let mut log = FledgeLog::new(&server);
+    let mut log = FledgeLog::new(&server, Some("fledge-token"), Some("STLNK"));
     // Already in the log at first start: not sent (no backfill).
-    log.add("old-1", "2026-11-21 09:00:00.000");
-    log.add("old-2", "2026-11-21 09:00:01.000");
+    log.add(stlnk_at("old-1", "2026-11-21 09:00:00.000"));
+    log.add(stlnk_at("old-2", "2026-11-21 09:00:01.000"));
     let token_file = "fledge-token.txt";
     let mut serve = Serve::new(&config(
         &format!(
@@ -616,18 +566,13 @@ fn fledge_polling_delivers_each_new_entry_exactly_once_across_a_restart() {
     ));
     write(&serve.path(token_file), "fledge-token\n");
     serve.start();
-    let wait_polls = |log: &FledgeLog, more: usize| {
-        let target = log.polls() + more;
-        let (ok, _) = wait_until(Vec::new, |_| log.polls() >= target, WAIT);
-        assert!(ok, "the daemon stopped polling");
-    };
-    wait_polls(&log, 2);
+    log.wait_polls(2);
 
     // The log grows: entries in one millisecond, including one at the cursor's timestamp.
-    log.add("new-1", "2026-11-21 09:00:01.000");
-    log.add("new-2", "2026-11-21 09:00:02.000");
-    log.add("new-3", "2026-11-21 09:00:02.000");
-    log.add("new-4", "2026-11-21 09:00:03.000");
+    log.add(stlnk_at("new-1", "2026-11-21 09:00:01.000"));
+    log.add(stlnk_at("new-2", "2026-11-21 09:00:02.000"));
+    log.add(stlnk_at("new-3", "2026-11-21 09:00:02.000"));
+    log.add(stlnk_at("new-4", "2026-11-21 09:00:03.000"));
     let (first_batch, seen) = wait_until(
         || manager.notifications(),
         |seen| services(seen).len() == 4,
@@ -637,10 +582,10 @@ fn fledge_polling_delivers_each_new_entry_exactly_once_across_a_restart() {
 
     // Restart in the middle of the growth: entries added while the daemon is down come after.
     assert_eq!(serve.stop(), Some(0));
-    log.add("while-down-1", "2026-11-21 09:00:03.000");
-    log.add("while-down-2", "2026-11-21 09:00:04.500");
+    log.add(stlnk_at("while-down-1", "2026-11-21 09:00:03.000"));
+    log.add(stlnk_at("while-down-2", "2026-11-21 09:00:04.500"));
     serve.start();
-    log.add("after-restart", "2026-11-21 09:00:05.000");
+    log.add(stlnk_at("after-restart", "2026-11-21 09:00:05.000"));
     let (second_batch, _) = wait_until(
         || manager.notifications(),
         |seen| services(seen).len() == 7,
@@ -648,7 +593,7 @@ fn fledge_polling_delivers_each_new_entry_exactly_once_across_a_restart() {
     );
     assert!(second_batch, "{}", serve.log_text());
     // A few more polls over the same log must send nothing again.
-    wait_polls(&log, 3);
+    log.wait_polls(3);
     let received = services(&manager.notifications());
     let expected: BTreeMap<String, usize> = [
         "new-1",

@@ -10,10 +10,9 @@ use httpmock::Method::{GET, POST};
 use httpmock::MockServer;
 use serde_json::{Value, json};
 
+use crate::common::fledge_log::{FledgeLog, PAGE};
 use crate::common::serve::{Serve, WAIT, object, wait_until, write};
 use crate::common::snmptrapd::{Notification, Snmptrapd};
-
-const PAGE: usize = 2;
 
 /// A STLNK audit (REST shape) whose service name carries `id`.
 fn stlnk(id: &str, timestamp: &str) -> Value {
@@ -45,70 +44,6 @@ fn config(fledge: &str, manager_port: u16) -> String {
     )
 }
 
-/// An audit log, newest first, paged as Fledge pages it, for one token (or none).
-struct Log<'a> {
-    server: &'a MockServer,
-    entries: Vec<Value>,
-    token: Option<String>,
-    mocks: Vec<httpmock::Mock<'a>>,
-}
-
-impl<'a> Log<'a> {
-    fn new(server: &'a MockServer, token: Option<&str>) -> Log<'a> {
-        let mut log = Log {
-            server,
-            entries: Vec::new(),
-            token: token.map(str::to_owned),
-            mocks: Vec::new(),
-        };
-        log.publish();
-        log
-    }
-
-    fn add(&mut self, entry: Value) {
-        self.entries.insert(0, entry);
-        self.publish();
-    }
-
-    fn publish(&mut self) {
-        for mut mock in self.mocks.drain(..) {
-            mock.delete();
-        }
-        for page in 0..=self.entries.len() / PAGE {
-            let skip = page * PAGE;
-            let body = json!({
-                "audit": self.entries.iter().skip(skip).take(PAGE).collect::<Vec<_>>(),
-                "totalCount": self.entries.len(),
-            });
-            self.mocks.push(self.server.mock(|when, then| {
-                let mut when = when
-                    .method(GET)
-                    .path("/fledge/audit")
-                    .query_param("limit", PAGE.to_string())
-                    .query_param("skip", skip.to_string());
-                if let Some(token) = &self.token {
-                    when = when.header("authorization", token);
-                }
-                let _ = when;
-                then.status(200).json_body(body);
-            }));
-        }
-    }
-
-    fn polls(&self) -> usize {
-        self.mocks.first().map_or(0, |mock| mock.calls())
-    }
-
-    fn wait_polls(&self, more: usize) {
-        let target = self.polls() + more;
-        let deadline = Instant::now() + WAIT;
-        while self.polls() < target && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(self.polls() >= target, "the daemon stopped polling");
-    }
-}
-
 fn dead_letters(serve: &Serve) -> Vec<Value> {
     std::fs::read_to_string(serve.path("state/dead-letter.jsonl"))
         .unwrap_or_default()
@@ -121,7 +56,7 @@ fn dead_letters(serve: &Serve) -> Vec<Value> {
 fn entries_that_are_not_audits_are_dead_lettered_once_over_many_polls() {
     let manager = Snmptrapd::start();
     let server = MockServer::start();
-    let mut log = Log::new(&server, None);
+    let mut log = FledgeLog::new(&server, None, None);
     log.add(stlnk("good-1", "2026-11-21 09:00:00.000"));
     let mut bad_details = stlnk("x", "2026-11-21 09:00:01.000");
     bad_details["details"] = json!("not an object");
@@ -203,7 +138,7 @@ fn the_daemon_logs_in_again_when_fledge_forgets_its_token_and_misses_nothing() {
     let server = MockServer::start();
     let mut first_login = login(&server, "token-1");
     let codes = log_codes(&server);
-    let mut log = Log::new(&server, Some("token-1"));
+    let mut log = FledgeLog::new(&server, Some("token-1"), None);
     log.add(stlnk("old", "2026-11-21 09:00:00.000"));
     let fledge = format!(
         "    url: {}\n    source: [STLNK]\n    username: monbridge\n    password_file: fledge-password\n    interval_ms: 50\n    page_size: {PAGE}\n",

@@ -3,6 +3,7 @@
 // Each test module uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod fledge_log;
 pub mod mib;
 pub mod pandora;
 
