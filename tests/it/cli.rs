@@ -5,15 +5,7 @@ use std::process::{Command, Output};
 
 use crate::common;
 
-fn monbridge(args: &[&str]) -> Output {
-    Command::new(common::bin("monbridge"))
-        .args(args)
-        .current_dir(common::repo_root())
-        .env_remove("MONBRIDGE_RULES")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run monbridge")
-}
+use common::monbridge;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

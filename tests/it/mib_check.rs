@@ -4,7 +4,7 @@
 //! an error naming its file and line.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use monbridge::lang::diag::Code;
 use monbridge::lang::{LoadOptions, RuleSet};
@@ -13,15 +13,7 @@ use monbridge::mib::{Kind, MibSet, SmiType};
 use crate::common;
 use crate::common::mib::{MibKind, load_pmc_mib, mibs_dir, pmc_mib_path};
 
-fn monbridge(args: &[&str]) -> Output {
-    Command::new(common::bin("monbridge"))
-        .args(args)
-        .current_dir(common::repo_root())
-        .env_remove("MONBRIDGE_RULES")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run monbridge")
-}
+use common::monbridge;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

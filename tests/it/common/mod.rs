@@ -45,3 +45,15 @@ pub mod mist_mock;
 pub mod serve;
 pub mod snmptrapd;
 pub mod traps;
+
+/// `monbridge ARGS` from the repository's root, with no rules folder from the environment
+/// and no colour: what the command-line tests compare.
+pub fn monbridge(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin("monbridge"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("MONBRIDGE_RULES")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run monbridge")
+}
