@@ -38,8 +38,8 @@ pub fn run(args: &ServeArgs) -> Result<u8, CliError> {
         if config.intakes.stdin {
             intakes.push("stdin".to_owned());
         }
-        if let Some(address) = config.intakes.http {
-            intakes.push(format!("http {address}"));
+        if let Some(http) = &config.intakes.http {
+            intakes.push(format!("http {}", http.address));
         }
         if let Some(fledge) = &config.intakes.fledge {
             intakes.push(format!("fledge {}", fledge.url));

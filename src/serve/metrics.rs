@@ -1,11 +1,17 @@
 //! The daemon's counters: kept as atomics, rendered in the Prometheus text format (served on
-//! an optional local address) and logged periodically.
+//! an optional address) and logged periodically.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+use super::config::ListenConfig;
+use super::http::access;
+use super::http::{Answer, Handler, Peer, Server};
 use super::listen::ListenError;
 
 /// Counters of one destination (or failover group).
@@ -215,66 +221,68 @@ impl std::fmt::Display for Snapshot {
     }
 }
 
-/// `GET /metrics` on a local address, on its own thread.
+/// `GET /metrics` on its own address, with its own access rules.
 pub struct MetricsServer {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Server,
+}
+
+struct MetricsHandler {
+    metrics: Arc<Metrics>,
+    queue: Arc<super::queue::Queue>,
+}
+
+impl Handler for MetricsHandler {
+    fn handle(self: Arc<Self>, request: Request<Incoming>, peer: Peer) -> Answer {
+        Box::pin(async move {
+            if request.uri().path() != "/metrics" {
+                return access::text(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "not found: see /metrics\n".into(),
+                );
+            }
+            if request.method() != Method::GET {
+                return access::method_not_allowed("GET", "the metrics are read with GET");
+            }
+            if !peer.authorized {
+                return access::unauthorized();
+            }
+            let text = self
+                .metrics
+                .prometheus(&self.queue.backlog(), self.queue.used_bytes());
+            access::text(StatusCode::OK, "text/plain; version=0.0.4", text)
+        })
+    }
 }
 
 impl MetricsServer {
     pub fn start(
-        address: std::net::SocketAddr,
+        config: &ListenConfig,
         metrics: Arc<Metrics>,
         queue: Arc<super::queue::Queue>,
     ) -> Result<MetricsServer, ListenError> {
-        let listen_error = |reason: String| ListenError { address, reason };
-        let server = tiny_http::Server::http(address).map_err(|e| listen_error(e.to_string()))?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("metrics".into())
-            .spawn(move || {
-                while !thread_stop.load(Ordering::Relaxed) {
-                    let request = match server.recv_timeout(std::time::Duration::from_millis(100)) {
-                        Ok(Some(request)) => request,
-                        Ok(None) => continue,
-                        Err(error) => {
-                            tracing::warn!("metrics endpoint: {error}");
-                            continue;
-                        }
-                    };
-                    let response = if request.url() == "/metrics" {
-                        let text = metrics.prometheus(&queue.backlog(), queue.used_bytes());
-                        let mut response = tiny_http::Response::from_string(text);
-                        if let Ok(header) = tiny_http::Header::from_bytes(
-                            &b"Content-Type"[..],
-                            &b"text/plain; version=0.0.4"[..],
-                        ) {
-                            response.add_header(header);
-                        }
-                        response
-                    } else {
-                        tiny_http::Response::from_string("not found: see /metrics\n")
-                            .with_status_code(404)
-                    };
-                    let _ = request.respond(response);
-                }
-            })
-            .map_err(|e| listen_error(e.to_string()))?;
-        tracing::info!("metrics on http://{address}/metrics");
-        Ok(MetricsServer {
-            stop,
-            thread: Some(thread),
-        })
+        let handler = Arc::new(MetricsHandler { metrics, queue });
+        let server = Server::start("metrics", config, 1, 1, handler)?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("metrics on {scheme}://{}/metrics", server.address());
+        if config.is_exposed() {
+            tracing::warn!(
+                "metrics: {} is reachable from other machines without TLS and authentication \
+                 (insecure: true)",
+                server.address()
+            );
+        }
+        Ok(MetricsServer { server })
     }
 }
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.server.finish();
     }
 }
 

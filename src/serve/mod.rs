@@ -15,6 +15,7 @@
 pub mod config;
 pub mod dead_letter;
 pub mod delivery;
+pub mod http;
 pub mod intake;
 pub mod listen;
 pub mod metrics;
@@ -186,20 +187,17 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     };
     let mut delivery = Some(Delivery::start(&config, engine.as_ref(), &delivery_shared)?);
 
-    let metrics_server = match config.metrics.listen {
-        Some(address) => Some(MetricsServer::start(
-            address,
+    let metrics_server = match &config.metrics.listen {
+        Some(listen) => Some(MetricsServer::start(
+            listen,
             Arc::clone(&metrics),
             Arc::clone(&queue),
         )?),
         None => None,
     };
     let mut intakes: Vec<Box<dyn Intake>> = Vec::new();
-    if let Some(address) = config.intakes.http {
-        intakes.push(Box::new(HttpIntake::start(
-            address,
-            Arc::clone(&processor),
-        )?));
+    if let Some(http) = &config.intakes.http {
+        intakes.push(Box::new(HttpIntake::start(http, Arc::clone(&processor))?));
     }
     if let Some(fledge) = &config.intakes.fledge {
         intakes.push(Box::new(Poller::start(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
+use super::http::Limits;
 use super::raw::{RawConfig, RawDestination, RawFledge, RawIntakes};
 use super::{
     Backoff, Config, DestinationConfig, FledgeConfig, Intakes, MetricsConfig, Policy, QueueConfig,
@@ -41,11 +42,11 @@ pub(super) struct Checker {
 }
 
 impl Checker {
-    fn problem(&mut self, text: String) {
+    pub(super) fn problem(&mut self, text: String) {
         self.problems.push(text);
     }
 
-    fn path(&self, path: &Path) -> PathBuf {
+    pub(super) fn path(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_owned()
         } else {
@@ -84,11 +85,12 @@ impl Checker {
                 "queue: segment_mb must be at least 1 and max_mb at least segment_mb".into(),
             );
         }
-        let metrics_listen = raw
-            .metrics
+        let mut raw_metrics = raw.metrics;
+        let metrics_access = raw_metrics.access();
+        let metrics_listen = raw_metrics
             .listen
             .as_deref()
-            .and_then(|text| self.socket_address("metrics.listen", text));
+            .and_then(|text| self.listen("metrics", text, metrics_access, Limits::METRICS));
         let dead_letter = raw
             .dead_letter
             .as_deref()
@@ -119,13 +121,13 @@ impl Checker {
             dead_letter,
             metrics: MetricsConfig {
                 listen: metrics_listen,
-                log_interval: (raw.metrics.log_interval_s > 0)
-                    .then(|| Duration::from_secs(raw.metrics.log_interval_s)),
+                log_interval: (raw_metrics.log_interval_s > 0)
+                    .then(|| Duration::from_secs(raw_metrics.log_interval_s)),
             },
         }
     }
 
-    fn socket_address(&mut self, field: &str, text: &str) -> Option<SocketAddr> {
+    pub(super) fn socket_address(&mut self, field: &str, text: &str) -> Option<SocketAddr> {
         match text.parse::<SocketAddr>() {
             Ok(address) => Some(address),
             Err(_) => {
@@ -138,9 +140,15 @@ impl Checker {
     }
 
     fn intakes(&mut self, raw: RawIntakes) -> Intakes {
-        let http = raw
-            .http
-            .and_then(|http| self.socket_address("intakes.http.listen", &http.listen));
+        let http = raw.http.and_then(|mut http| {
+            let limits = Limits {
+                max_connections: http.max_connections,
+                header_timeout: Duration::from_millis(http.header_timeout_ms),
+                body_timeout: Duration::from_millis(http.body_timeout_ms),
+            };
+            let access = http.access();
+            self.listen("intakes.http", &http.listen, access, limits)
+        });
         let fledge = raw.fledge.and_then(|fledge| self.fledge(fledge));
         let intakes = Intakes {
             stdin: raw.stdin,
@@ -402,7 +410,7 @@ impl Checker {
     }
 
     /// The value, or `None` with the problem recorded.
-    fn or_problem<T>(&mut self, result: Result<T, String>) -> Option<T> {
+    pub(super) fn or_problem<T>(&mut self, result: Result<T, String>) -> Option<T> {
         result.map_err(|problem| self.problem(problem)).ok()
     }
 }
@@ -425,7 +433,7 @@ fn time_zone(name: &str) -> Result<TimeZone, String> {
     })
 }
 
-fn secret_from_env(field: &str, name: &str) -> Result<String, String> {
+pub(super) fn secret_from_env(field: &str, name: &str) -> Result<String, String> {
     match std::env::var(name) {
         Ok(value) if !value.is_empty() => Ok(value),
         _ => Err(format!(

@@ -9,11 +9,14 @@
 //! file. None appears in `Debug` output or error messages.
 
 mod check;
+mod check_http;
+mod http;
 mod raw;
+
+pub use http::{LOOPBACK_HOSTS, Limits, ListenConfig, TlsConfig, Tokens};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -114,7 +117,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intakes {
     pub stdin: bool,
-    pub http: Option<SocketAddr>,
+    pub http: Option<ListenConfig>,
     pub fledge: Option<FledgeConfig>,
 }
 
@@ -188,7 +191,7 @@ pub struct QueueConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<ListenConfig>,
     /// Counters are logged this often; `None` never.
     pub log_interval: Option<Duration>,
 }

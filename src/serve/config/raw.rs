@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::http::{RawAccess, RawTls};
 use super::{Policy, SyncPolicy};
 use crate::sink::snmp::NotificationKind;
 use crate::sink::snmp::usm::{AuthProtocol, EngineId, PrivProtocol};
@@ -70,6 +71,40 @@ pub(super) struct RawIntakes {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
     pub(super) listen: String,
+    pub(super) token_env: Option<String>,
+    pub(super) token_file: Option<PathBuf>,
+    pub(super) tls: Option<RawTls>,
+    pub(super) allowed_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) insecure: bool,
+    #[serde(default = "default_max_connections")]
+    pub(super) max_connections: usize,
+    #[serde(default = "default_header_timeout_ms")]
+    pub(super) header_timeout_ms: u64,
+    #[serde(default = "default_body_timeout_ms")]
+    pub(super) body_timeout_ms: u64,
+}
+
+impl RawHttp {
+    pub(super) fn access(&mut self) -> RawAccess {
+        RawAccess {
+            token_env: self.token_env.take(),
+            token_file: self.token_file.take(),
+            tls: self.tls.take(),
+            allowed_hosts: self.allowed_hosts.take(),
+            insecure: self.insecure,
+        }
+    }
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_timeout_ms() -> u64 {
+    30_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +285,24 @@ pub(super) struct RawMetrics {
     pub(super) listen: Option<String>,
     #[serde(default = "default_log_interval_s")]
     pub(super) log_interval_s: u64,
+    pub(super) token_env: Option<String>,
+    pub(super) token_file: Option<PathBuf>,
+    pub(super) tls: Option<RawTls>,
+    pub(super) allowed_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) insecure: bool,
+}
+
+impl RawMetrics {
+    pub(super) fn access(&mut self) -> RawAccess {
+        RawAccess {
+            token_env: self.token_env.take(),
+            token_file: self.token_file.take(),
+            tls: self.tls.take(),
+            allowed_hosts: self.allowed_hosts.take(),
+            insecure: self.insecure,
+        }
+    }
 }
 
 fn default_log_interval_s() -> u64 {

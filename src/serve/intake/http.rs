@@ -4,113 +4,92 @@
 //! A body that is not audits gets a `4xx` with the reason and queues nothing; a full queue
 //! gets `503` with `Retry-After`. `GET /health` answers `200 ok`.
 //!
-//! Requests are read by two threads; the queue's writer hands each finished append to a
-//! responder thread, so a slow client never holds up a commit.
+//! The server ([`crate::serve::http`]) reads requests on its own tasks; decoding, the rules and
+//! dead letters (which may `fdatasync`) run on its bounded blocking threads, and the queue's
+//! writer completes each append through a channel the request's task waits on, so a slow
+//! client never holds up a commit and a commit never holds up another client.
 
-use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
-use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response, Server};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use tokio::sync::oneshot;
 
 use super::{Intake, Outcome, Processor};
+use crate::serve::config::ListenConfig;
+use crate::serve::http::access::{self, Body};
+use crate::serve::http::{Answer, Handler, Peer, Server};
 use crate::serve::listen::ListenError;
 use crate::serve::metrics::add;
 use crate::serve::queue::{QueueError, Receipt};
 use crate::source::audit::{MAX_INPUT_BYTES, decode_input};
 
-/// Threads reading requests.
-const RECEIVERS: usize = 2;
-/// How often the receivers look at the stop flag.
-const POLL: Duration = Duration::from_millis(100);
-
-type Finished = (Request, Outcome, Result<Receipt, QueueError>);
+/// Runtime threads reading and answering requests.
+const THREADS: usize = 2;
+/// Threads decoding bodies and running the rules (and writing dead letters) at once.
+const WORKERS: usize = 4;
 
 /// A running HTTP intake.
 pub struct HttpIntake {
-    address: SocketAddr,
-    stop: Arc<AtomicBool>,
-    receivers: Vec<JoinHandle<()>>,
-    responder: Option<JoinHandle<()>>,
-    finished: Option<mpsc::Sender<Finished>>,
+    server: Server,
+    intake: Arc<AuditHandler>,
+}
+
+struct AuditHandler {
+    processor: Arc<Processor>,
+    body_timeout: std::time::Duration,
+    /// False once the intake stops accepting; held (read) across each queue append, so that
+    /// once stopping has taken it (write) no append can follow.
+    accepting: RwLock<bool>,
 }
 
 impl HttpIntake {
     pub fn start(
-        address: SocketAddr,
+        config: &ListenConfig,
         processor: Arc<Processor>,
     ) -> Result<HttpIntake, ListenError> {
-        let server = Server::http(address).map_err(|e| ListenError {
-            address,
-            reason: e.to_string(),
-        })?;
-        let bound = server.server_addr().to_ip().unwrap_or(address);
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let (finished_sender, finished) = mpsc::channel::<Finished>();
-        let responder_processor = Arc::clone(&processor);
-        let responder = std::thread::Builder::new()
-            .name("http-responder".into())
-            .spawn(move || {
-                for (request, outcome, result) in finished {
-                    responder_processor.appended(&result);
-                    respond_appended(request, outcome, result);
-                }
-            })
-            .map_err(|e| ListenError {
-                address,
-                reason: e.to_string(),
-            })?;
-        let mut receivers = Vec::with_capacity(RECEIVERS);
-        for index in 0..RECEIVERS {
-            let server = Arc::clone(&server);
-            let stop = Arc::clone(&stop);
-            let processor = Arc::clone(&processor);
-            let finished = finished_sender.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("http-intake-{index}"))
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        match server.recv_timeout(POLL) {
-                            Ok(Some(request)) => handle(request, &processor, &finished),
-                            Ok(None) => {}
-                            Err(error) => {
-                                tracing::warn!("http intake: {error}");
-                                std::thread::sleep(POLL);
-                            }
-                        }
-                    }
-                })
-                .map_err(|e| ListenError {
-                    address,
-                    reason: e.to_string(),
-                })?;
-            receivers.push(thread);
+        let intake = Arc::new(AuditHandler {
+            processor,
+            body_timeout: config.limits.body_timeout,
+            accepting: RwLock::new(true),
+        });
+        let server = Server::start(
+            "http intake",
+            config,
+            THREADS,
+            WORKERS,
+            Arc::clone(&intake) as Arc<dyn Handler>,
+        )?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(
+            "http intake listening on {scheme}://{}{}",
+            server.address(),
+            if config.authenticates() {
+                ", clients authenticated"
+            } else {
+                ""
+            }
+        );
+        if config.is_exposed() {
+            tracing::warn!(
+                "http intake: {} is reachable from other machines without TLS and \
+                 authentication (insecure: true): anyone who can reach it can post audits",
+                server.address()
+            );
         }
-        tracing::info!("http intake listening on {bound}");
-        Ok(HttpIntake {
-            address: bound,
-            stop,
-            receivers,
-            responder: Some(responder),
-            finished: Some(finished_sender),
-        })
+        Ok(HttpIntake { server, intake })
     }
 
     /// The address it listens on (the port chosen when the configuration said 0).
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    fn stop_receivers(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for receiver in self.receivers.drain(..) {
-            let _ = receiver.join();
-        }
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.server.address()
     }
 }
 
@@ -119,176 +98,226 @@ impl Intake for HttpIntake {
         "http"
     }
 
-    /// Stops taking requests; those already read are still answered (once the queue commits
-    /// or closes). The listening socket closes when the last receiver ends.
+    /// Stops taking requests: the listening socket closes, and requests still arriving on
+    /// open connections are answered 503. Those already queued are answered once the queue
+    /// commits or closes.
     fn stop_accepting(&mut self) {
-        self.stop_receivers();
+        self.server.stop_accepting();
+        *self
+            .intake
+            .accepting
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = false;
     }
 
     /// Waits until every request read has been answered.
     fn finish(mut self: Box<Self>) {
-        self.stop_receivers();
-        self.finished.take();
-        if let Some(responder) = self.responder.take() {
-            let _ = responder.join();
-        }
+        self.stop_accepting();
+        self.server.finish();
     }
 }
 
-impl Drop for HttpIntake {
-    fn drop(&mut self) {
-        self.stop_receivers();
+impl Handler for AuditHandler {
+    fn handle(self: Arc<Self>, request: Request<Incoming>, peer: Peer) -> Answer {
+        Box::pin(async move { self.answer(request, peer).await })
     }
 }
 
-fn json_response(status: u16, body: &Value) -> Response<std::io::Cursor<Vec<u8>>> {
-    let mut response = Response::from_string(body.to_string()).with_status_code(status);
-    if let Ok(header) = Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]) {
-        response.add_header(header);
+/// What the blocking part of a post decided.
+enum Step {
+    Answer(Response<Body>),
+    /// Queued: the outcome, once the append completes.
+    Wait(Outcome, oneshot::Receiver<Result<Receipt, QueueError>>),
+}
+
+impl AuditHandler {
+    fn refuse(
+        &self,
+        request: &Request<Incoming>,
+        status: StatusCode,
+        reason: &str,
+    ) -> Response<Body> {
+        add(&self.processor.metrics.rejected, 1);
+        tracing::warn!(
+            "http intake: {} {} refused with {}: {reason}",
+            request.method(),
+            request.uri().path(),
+            status.as_u16()
+        );
+        access::error(status, reason)
     }
-    response
-}
 
-fn reply(request: Request, status: u16, body: &Value) {
-    if let Err(error) = request.respond(json_response(status, body)) {
-        tracing::debug!("http intake: cannot answer: {error}");
-    }
-}
-
-fn refuse(request: Request, processor: &Processor, status: u16, reason: &str) {
-    add(&processor.metrics.rejected, 1);
-    tracing::warn!(
-        "http intake: {} {} refused with {status}: {reason}",
-        request.method(),
-        request.url()
-    );
-    reply(request, status, &json!({ "error": reason }));
-}
-
-fn handle(mut request: Request, processor: &Processor, finished: &mpsc::Sender<Finished>) {
-    let path = request.url().split('?').next().unwrap_or("").to_owned();
-    match (request.method(), path.as_str()) {
-        (Method::Get, "/health") => {
-            let _ = request.respond(Response::from_string("ok\n"));
-            return;
-        }
-        (Method::Post, "/audit") => {}
-        (_, "/audit") => {
-            let mut response = json_response(
-                405,
-                &json!({ "error": "use POST with a JSON body of audits" }),
-            );
-            if let Ok(header) = Header::from_bytes(&b"Allow"[..], &b"POST"[..]) {
-                response.add_header(header);
+    async fn answer(self: Arc<Self>, request: Request<Incoming>, peer: Peer) -> Response<Body> {
+        match (request.method(), request.uri().path()) {
+            (&Method::GET, "/health") => {
+                return access::text(StatusCode::OK, "text/plain", "ok\n".into());
             }
-            add(&processor.metrics.rejected, 1);
-            let _ = request.respond(response);
-            return;
+            (&Method::POST, "/audit") => {}
+            (_, "/audit") => {
+                add(&self.processor.metrics.rejected, 1);
+                return access::method_not_allowed("POST", "use POST with a JSON body of audits");
+            }
+            _ => {
+                return self.refuse(
+                    &request,
+                    StatusCode::NOT_FOUND,
+                    "unknown path: audits are posted to /audit",
+                );
+            }
         }
-        _ => {
-            return refuse(
-                request,
-                processor,
-                404,
-                "unknown path: audits are posted to /audit",
+        if !peer.authorized {
+            add(&self.processor.metrics.rejected, 1);
+            tracing::warn!(
+                "http intake: POST /audit from {} refused with 401: no valid token or client \
+                 certificate",
+                peer.address
             );
+            return access::unauthorized();
+        }
+        match access::content_type(&request) {
+            Some(content_type) if access::is_json_media_type(content_type) => {}
+            other => {
+                let reason = match other {
+                    Some(content_type) => format!(
+                        "content type {:?} is not application/json or application/x-ndjson",
+                        content_type.to_ascii_lowercase()
+                    ),
+                    None => {
+                        "no content type: send application/json or application/x-ndjson".to_owned()
+                    }
+                };
+                return self.refuse(&request, StatusCode::UNSUPPORTED_MEDIA_TYPE, &reason);
+            }
+        }
+        let too_large = format!("the body is larger than {MAX_INPUT_BYTES} bytes");
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_INPUT_BYTES as u64) {
+            return self.refuse(&request, StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+        }
+        let (parts, body) = request.into_parts();
+        let head = Request::from_parts(parts, ());
+        let read = tokio::time::timeout(
+            self.body_timeout,
+            Limited::new(body, MAX_INPUT_BYTES).collect(),
+        )
+        .await;
+        let body = match read {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+                return self.refuse_head(&head, StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+            }
+            Ok(Err(error)) => {
+                return self.refuse_head(
+                    &head,
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot read the body: {error}"),
+                );
+            }
+            Err(_) => {
+                return self.refuse_head(
+                    &head,
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the body did not arrive within {} ms",
+                        self.body_timeout.as_millis()
+                    ),
+                );
+            }
+        };
+        let worker = Arc::clone(&self);
+        let step = tokio::task::spawn_blocking(move || worker.take(&body)).await;
+        match step {
+            Ok(Step::Answer(response)) => response,
+            Ok(Step::Wait(outcome, done)) => {
+                let result = done.await.unwrap_or(Err(QueueError::Closed));
+                self.processor.appended(&result);
+                appended(outcome, result)
+            }
+            Err(error) => {
+                tracing::error!("http intake: {error}");
+                access::error(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")
+            }
         }
     }
-    let content_type = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Content-Type"))
-        .map(|h| h.value.as_str().to_ascii_lowercase());
-    if let Some(content_type) = content_type
-        && !content_type.contains("json")
-    {
-        return refuse(
-            request,
-            processor,
-            415,
-            &format!("content type {content_type:?} is not JSON"),
+
+    fn refuse_head(&self, head: &Request<()>, status: StatusCode, reason: &str) -> Response<Body> {
+        add(&self.processor.metrics.rejected, 1);
+        tracing::warn!(
+            "http intake: {} {} refused with {}: {reason}",
+            head.method(),
+            head.uri().path(),
+            status.as_u16()
         );
+        access::error(status, reason)
     }
-    if request
-        .body_length()
-        .is_some_and(|len| len > MAX_INPUT_BYTES)
-    {
-        return refuse(
-            request,
-            processor,
-            413,
-            &format!("the body is larger than {MAX_INPUT_BYTES} bytes"),
-        );
-    }
-    let mut body = Vec::new();
-    let read = request
-        .as_reader()
-        .take(MAX_INPUT_BYTES as u64 + 1)
-        .read_to_end(&mut body);
-    if let Err(error) = read {
-        return refuse(
-            request,
-            processor,
-            400,
-            &format!("cannot read the body: {error}"),
-        );
-    }
-    if body.len() > MAX_INPUT_BYTES {
-        return refuse(
-            request,
-            processor,
-            413,
-            &format!("the body is larger than {MAX_INPUT_BYTES} bytes"),
-        );
-    }
-    // All or nothing: a body with one bad audit queues none of them, so the caller can fix
-    // and resend it whole without duplicates.
-    let mut audits = Vec::new();
-    let mut problems = Vec::new();
-    for item in decode_input(&body) {
-        match item {
-            Ok(audit) => audits.push(audit),
-            Err(error) => problems.push(error.to_string()),
+
+    /// Decodes, runs the rules and appends: on a blocking thread.
+    fn take(&self, body: &[u8]) -> Step {
+        let refuse = |status: StatusCode, reason: &str| {
+            add(&self.processor.metrics.rejected, 1);
+            tracing::warn!(
+                "http intake: POST /audit refused with {}: {reason}",
+                status.as_u16()
+            );
+            Step::Answer(access::error(status, reason))
+        };
+        // All or nothing: a body with one bad audit queues none of them, so the caller can fix
+        // and resend it whole without duplicates.
+        let mut audits = Vec::new();
+        let mut problems = Vec::new();
+        for item in decode_input(body) {
+            match item {
+                Ok(audit) => audits.push(audit),
+                Err(error) => problems.push(error.to_string()),
+            }
         }
-    }
-    if !problems.is_empty() {
-        return refuse(request, processor, 400, &problems.join("; "));
-    }
-    let prepared = match processor.prepare(audits, "http") {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            tracing::error!("http intake: {error}");
-            return reply(request, 500, &json!({ "error": error.to_string() }));
+        if !problems.is_empty() {
+            return refuse(StatusCode::BAD_REQUEST, &problems.join("; "));
         }
-    };
-    if prepared.payloads.is_empty() {
-        return reply(request, 200, &json!(prepared.outcome));
+        let accepting = self.accepting.read().unwrap_or_else(|e| e.into_inner());
+        if !*accepting {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
+        }
+        let prepared = match self.processor.prepare(audits, "http") {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::error!("http intake: {error}");
+                return Step::Answer(access::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &error.to_string(),
+                ));
+            }
+        };
+        if prepared.payloads.is_empty() {
+            return Step::Answer(access::json(StatusCode::OK, &json!(prepared.outcome)));
+        }
+        let (sender, receiver) = oneshot::channel();
+        // The completion only hands the result over: the writer must not block.
+        self.processor.queue.append(
+            prepared.payloads,
+            Box::new(move |result| {
+                let _ = sender.send(result);
+            }),
+        );
+        drop(accepting);
+        Step::Wait(prepared.outcome, receiver)
     }
-    let outcome = prepared.outcome;
-    let finished = finished.clone();
-    // The completion only moves the request to the responder: the writer must not block.
-    processor.queue.append(
-        prepared.payloads,
-        Box::new(move |result| {
-            let _ = finished.send((request, outcome, result));
-        }),
-    );
 }
 
-fn respond_appended(request: Request, outcome: Outcome, result: Result<Receipt, QueueError>) {
+fn appended(outcome: Outcome, result: Result<Receipt, QueueError>) -> Response<Body> {
     match result {
-        Ok(_) => reply(request, 200, &json!(outcome)),
+        Ok(_) => access::json(StatusCode::OK, &json!(outcome)),
         Err(error @ QueueError::Full { .. }) => {
             tracing::warn!("http intake: refused with 503: {error}");
-            let mut response = json_response(503, &json!({ "error": error.to_string() }));
-            if let Ok(header) = Header::from_bytes(&b"Retry-After"[..], &b"1"[..]) {
-                response.add_header(header);
-            }
-            let _ = request.respond(response);
+            access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
         }
         Err(error) => {
             tracing::error!("http intake: cannot queue: {error}");
-            reply(request, 503, &json!({ "error": error.to_string() }));
+            access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
         }
     }
 }
