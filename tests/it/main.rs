@@ -21,6 +21,7 @@ mod pandora;
 mod partial_failure;
 mod serve;
 mod serve_fledge;
+mod serve_http;
 mod serve_v3;
 mod snmp;
 mod snmp_v3;

@@ -5,6 +5,7 @@ tests start them (tests/it/common/{serve,snmptrapd}.rs). Every wait is bounded."
 import importlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -17,6 +18,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PLUGIN_DIR = REPO_ROOT / "integrations/fledge/python/fledge/plugins/notificationDelivery/monbridge"
 FIXTURES = REPO_ROOT / "tests/fixtures/fledge/notification"
+
+# The token the daemon's intake asks for, and the plugin sends unless a test says otherwise.
+TOKEN = "plugin-test-token-0123456789"
+TLS_FIXTURES = REPO_ROOT / "tests/fixtures/tls"
 
 # How long a peer may take to start or a notification to arrive.
 WAIT_S = 20.0
@@ -144,19 +149,28 @@ class Snmptrapd:
 class Daemon:
     """`monbridge serve` with an HTTP intake on a free port and one v2c trap destination."""
 
-    def __init__(self, folder, manager_port):
+    def __init__(self, folder, manager_port, tls=False):
         self.folder = folder
+        self.tls = tls
         self.address = "127.0.0.1:%d" % free_port(socket.SOCK_STREAM)
+        (folder / "intake.token").write_text(TOKEN + "\n")
+        tls_settings = ""
+        if tls:
+            tls_settings = "    tls: {cert_file: %s, key_file: %s}\n" % (
+                TLS_FIXTURES / "server.pem", TLS_FIXTURES / "server.key")
         config = folder / "monbridge.yaml"
         config.write_text(
             "state_dir: state\n"
             "env: {hostname: gw-test}\n"
             "log_level: info\n"
             "intakes:\n"
-            "  http: {listen: \"%s\"}\n"
+            "  http:\n"
+            "    listen: \"%s\"\n"
+            "    token_file: intake.token\n"
+            "%s"
             "destinations:\n"
             "  - name: nms\n"
-            "    address: udp:127.0.0.1:%d\n" % (self.address, manager_port))
+            "    address: udp:127.0.0.1:%d\n" % (self.address, tls_settings, manager_port))
         environment = {k: v for k, v in os.environ.items()
                        if k not in ("MONBRIDGE_LOG", "MONBRIDGE_RULES")}
         environment["NO_COLOR"] = "1"
@@ -173,9 +187,11 @@ class Daemon:
 
     def _wait_healthy(self):
         deadline = time.monotonic() + WAIT_S
+        context = ssl.create_default_context(cafile=str(TLS_FIXTURES / "ca.pem"))
         while True:
             try:
-                with urllib.request.urlopen("http://%s/health" % self.address, timeout=2) as answer:
+                with urllib.request.urlopen(self.url.replace("/audit", "/health"), timeout=2,
+                                            context=context if self.tls else None) as answer:
                     if answer.status == 200:
                         return
             except OSError:
@@ -186,6 +202,9 @@ class Daemon:
 
     @property
     def url(self):
+        if self.tls:
+            # The name the certificate carries (and the intake allows on loopback).
+            return "https://localhost:%s/audit" % self.address.rsplit(":", 1)[1]
         return "http://%s/audit" % self.address
 
 
@@ -212,7 +231,9 @@ def plugin():
 
 
 def fledge_config(plugin, **values):
-    """The category Fledge passes to plugin_init: the defaults with a `value` each, all strings."""
+    """The category Fledge passes to plugin_init: the defaults with a `value` each, all strings;
+    the test daemon's token unless `token` is given."""
+    values.setdefault("token", TOKEN)
     config = {}
     for name, item in plugin.plugin_info()["config"].items():
         config[name] = dict(item, value=values.get(name, item["default"]))

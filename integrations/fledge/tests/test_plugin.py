@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from conftest import FIXTURES, fledge_config, free_port
+from conftest import FIXTURES, TLS_FIXTURES, TOKEN, Daemon, fledge_config, free_port, stop
 
 PMC_NOTIFICATIONS = ".1.3.6.1.4.1.39059.1.0."
 
@@ -165,7 +165,7 @@ def test_credentials_in_the_url_are_sent_but_never_logged(plugin, stub_server, c
     caplog.set_level(logging.DEBUG, logger="monbridge")
     stub = stub_server([(400, {}, b'{"error": "line 1: not an audit"}')])
     url = stub.url.replace("http://", "http://gw:s3cr%40t-pass@")
-    handle = plugin.plugin_init(fledge_config(plugin, url=url))
+    handle = plugin.plugin_init(fledge_config(plugin, url=url, token=""))
     assert plugin.plugin_deliver(handle, "d", "n", {"reason": "triggered"}, "m") is False
     assert stub.requests[0][0]["Authorization"] == "Basic Z3c6czNjckB0LXBhc3M="
     assert "line 1: not an audit" in caplog.text
@@ -177,3 +177,41 @@ def test_credentials_in_the_url_are_sent_but_never_logged(plugin, stub_server, c
     assert plugin.plugin_deliver(handle, "d", "n", trigger_reason("STLNK"), "m") is False
     assert "cannot reach http://127.0.0.1:" in caplog.text
     assert "s3cr" not in caplog.text
+
+
+def test_without_the_token_the_daemon_refuses_and_the_token_is_never_logged(
+        plugin, daemon, caplog, tmp_path):
+    caplog.set_level(logging.DEBUG, logger="monbridge")
+    handle = plugin.plugin_init(fledge_config(plugin, url=daemon.url, token=""))
+    assert plugin.plugin_deliver(handle, "d", "n", trigger_reason("STLNK"), "m") is False
+    assert "refused by the daemon (401)" in caplog.text, caplog.text
+    wrong = plugin.plugin_init(fledge_config(plugin, url=daemon.url, token="x" * 20))
+    assert plugin.plugin_deliver(wrong, "d", "n", trigger_reason("STLNK"), "m") is False
+    # The token from a file, as an operator would keep it.
+    token_file = tmp_path / "token"
+    token_file.write_text("# monbridge intake\n%s\n" % TOKEN)
+    handle = plugin.plugin_init(fledge_config(plugin, url=daemon.url, token="",
+                                              tokenFile=str(token_file)))
+    assert plugin.plugin_deliver(handle, "d", "n", trigger_reason("STLNK"), "m") is True
+    assert TOKEN not in caplog.text
+
+
+@pytest.fixture(scope="module")
+def tls_daemon(tmp_path_factory, manager):
+    serve = Daemon(tmp_path_factory.mktemp("monbridge-tls"), manager.port, tls=True)
+    yield serve
+    stop(serve.process)
+
+
+def test_https_with_the_daemons_ca_delivers(plugin, tls_daemon, manager, caplog):
+    caplog.set_level(logging.INFO, logger="monbridge")
+    assert tls_daemon.url.startswith("https://")
+    handle = plugin.plugin_init(fledge_config(
+        plugin, url=tls_daemon.url, caFile=str(TLS_FIXTURES / "ca.pem")))
+    assert plugin.plugin_deliver(handle, "d", "n", trigger_reason("CONCH"), "m") is True, \
+        tls_daemon.log.text()
+    assert manager.wait_for_trap(PMC_NOTIFICATIONS + "6")
+    # Without the CA the daemon's certificate is not trusted: nothing is sent.
+    untrusting = plugin.plugin_init(fledge_config(plugin, url=tls_daemon.url, retries="0"))
+    assert plugin.plugin_deliver(untrusting, "d", "n", trigger_reason("CONCH"), "m") is False
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text, caplog.text

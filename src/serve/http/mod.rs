@@ -364,6 +364,14 @@ where
             let answer = if shared.access.host_allowed(&request) {
                 Arc::clone(&shared.handler).handle(request, peer)
             } else {
+                tracing::warn!(
+                    "{}: {} {} from {} refused with 403: Host {:?} is not an allowed name",
+                    shared.name,
+                    request.method(),
+                    request.uri().path(),
+                    peer.address,
+                    request.headers().get(hyper::header::HOST)
+                );
                 Box::pin(async {
                     access::error(
                         StatusCode::FORBIDDEN,

@@ -38,6 +38,8 @@ pub struct Serve {
     log: SharedLog,
     /// The HTTP intake address, when the configuration has one.
     pub http: Option<String>,
+    /// Open files the daemon may have (`ulimit -n`), when limited.
+    pub fd_limit: Option<u32>,
 }
 
 impl Serve {
@@ -61,6 +63,7 @@ impl Serve {
             child: None,
             log: SharedLog::default(),
             http,
+            fd_limit: None,
         }
     }
 
@@ -74,7 +77,18 @@ impl Serve {
 
     /// `monbridge serve` on this configuration, in a clean environment, not started.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(bin("monbridge"));
+        let mut command = match self.fd_limit {
+            // The shell sets the limit, then becomes the daemon.
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(bin("monbridge"));
+                shell
+            }
+            None => Command::new(bin("monbridge")),
+        };
         command
             .args(["serve", "--config"])
             .arg(self.config_path())
@@ -91,10 +105,20 @@ impl Serve {
     }
 
     pub fn start_with_stdin(&mut self, stdin: Stdio) {
+        self.spawn(stdin, |_| {});
+    }
+
+    /// Starts the daemon with its command adjusted (an environment variable, say).
+    pub fn start_with(&mut self, configure: impl FnOnce(&mut Command)) {
+        self.spawn(Stdio::null(), configure);
+    }
+
+    fn spawn(&mut self, stdin: Stdio, configure: impl FnOnce(&mut Command)) {
         assert!(self.child.is_none(), "the daemon is already running");
         self.log = SharedLog::default();
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        configure(&mut command);
+        let mut child = command
             .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -107,6 +108,33 @@ _DEFAULT_CONFIG = {
         "order": "5",
         "validity": 'enable == "true"',
     },
+    "token": {
+        "description": "The bearer token the daemon's intake asks for (a line of its "
+        "intakes.http token_file); empty when it asks none or tokenFile gives it",
+        "type": "password",
+        "default": "",
+        "displayName": "Token",
+        "order": "7",
+        "validity": 'enable == "true"',
+    },
+    "tokenFile": {
+        "description": "A file holding the token (read at each (re)configuration), instead "
+        "of the token itself",
+        "type": "string",
+        "default": "",
+        "displayName": "Token file",
+        "order": "8",
+        "validity": 'enable == "true"',
+    },
+    "caFile": {
+        "description": "For an https URL: the CA certificate (PEM) that signed the daemon's "
+        "certificate, when the system does not trust it; empty: the system's CAs",
+        "type": "string",
+        "default": "",
+        "displayName": "CA certificate file",
+        "order": "9",
+        "validity": 'enable == "true"',
+    },
     "forwardCleared": {
         "description": "Also forward the new audits of \"cleared\" reasons (toggled "
         "notifications); when off they are acknowledged without a request and their audits "
@@ -130,6 +158,44 @@ class _Settings:
         self.url, self.authorization, self.shown_url = _split_url(_value(config, "url").strip())
         self.state_folder = _state_folder(_value(config, "stateFolder").strip())
         self.forward_cleared = _value(config, "forwardCleared").strip().lower() == "true"
+        self.token = _token(_value(config, "token").strip(), _value(config, "tokenFile").strip())
+        self.opener = _opener(_value(config, "caFile").strip())
+
+
+def _token(token, token_file):
+    """The token given, else the first line of the token file; None for none. Never logged."""
+    if token:
+        return token
+    if not token_file:
+        return None
+    try:
+        with open(os.path.expanduser(token_file), "r", encoding="utf-8") as stream:
+            for line in stream:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    return line
+    except OSError as error:
+        _LOGGER.error("monbridge: cannot read the token file %s (%s)", token_file,
+                      error.strerror or type(error).__name__)
+        return None
+    _LOGGER.error("monbridge: the token file %s holds no token", token_file)
+    return None
+
+
+def _opener(ca_file):
+    """No proxies from the environment (the daemon runs on the gateway, next to Fledge), no
+    redirects, and for https the system's CAs or the one configured."""
+    handlers = [urllib.request.ProxyHandler({}), _NoRedirect()]
+    try:
+        context = ssl.create_default_context(cafile=os.path.expanduser(ca_file) if ca_file
+                                             else None)
+    except (OSError, ssl.SSLError) as error:
+        # The system's CAs still check the daemon's certificate; only trust is narrower.
+        _LOGGER.error("monbridge: cannot use the CA file %s (%s): only the system's CAs are "
+                      "trusted", ca_file, error)
+        context = ssl.create_default_context()
+    handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
 
 
 def _state_folder(configured):
@@ -193,10 +259,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
-
-
-# No proxies from the environment: the daemon runs on the gateway, next to Fledge.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 def plugin_info():
@@ -487,7 +549,9 @@ def _post(settings, notification_name, document):
                       notification_name)
         return False
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if settings.authorization:
+    if settings.token:
+        headers["Authorization"] = "Bearer " + settings.token
+    elif settings.authorization:
         headers["Authorization"] = settings.authorization
     backoff = _FIRST_BACKOFF_S
     attempts = settings.retries + 1
@@ -495,7 +559,7 @@ def _post(settings, notification_name, document):
         request = urllib.request.Request(settings.url, data=body, headers=headers, method="POST")
         wait = None
         try:
-            with _OPENER.open(request, timeout=settings.timeout) as response:
+            with settings.opener.open(request, timeout=settings.timeout) as response:
                 status = response.status
                 answer = response.read(_MAX_REASON_CHARS)
             if 200 <= status < 300:
