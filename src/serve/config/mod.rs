@@ -10,6 +10,7 @@
 
 mod check;
 mod check_http;
+mod excerpt;
 mod http;
 mod raw;
 
@@ -222,7 +223,7 @@ impl Config {
     /// Checks a configuration's text; `path` names it in errors and anchors relative paths.
     pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let rendered = e.to_string();
+            let rendered = excerpt::without_secret_lines(text, &e.to_string());
             ConfigError::Syntax {
                 path: path.to_owned(),
                 // The CLI prefixes its own `error:`.
@@ -373,6 +374,20 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("line 7"), "{error}");
+    }
+
+    #[test]
+    fn a_syntax_error_never_quotes_a_line_with_an_inline_community() {
+        let text = "state_dir: s\nintakes: {stdin: true}\ndestinations:\n  - {name: nms, address: \"udp:127.0.0.1:162\", community: s3cretcomm, bogus: 1}\n  - name: b\n    community: other-s3cret\n";
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains("unknown field `bogus`"), "{error}");
+        assert!(error.contains("line 4"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        let error = parse(&text.replace(", bogus: 1", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("missing field `address`"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
     }
 
     #[test]

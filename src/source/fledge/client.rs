@@ -119,6 +119,7 @@ pub enum ClientError {
         limit: u64,
     },
     #[error("{method} {url}: HTTP {status}: {excerpt}")]
+    /// `excerpt` never holds the credentials (see `Client::excerpt`).
     Status {
         method: &'static str,
         url: String,
@@ -148,6 +149,11 @@ impl ClientError {
         matches!(self, ClientError::Status { status, .. } if status.is_client_error())
     }
 }
+
+/// Bytes of an error answer read, for its excerpt.
+const ERROR_BODY_BYTES: u64 = 4096;
+/// Characters of an error answer kept in the error.
+const EXCERPT_CHARS: usize = 200;
 
 /// A client of one Fledge instance.
 #[derive(Debug)]
@@ -184,6 +190,32 @@ impl Client {
             settings,
             session: None,
         })
+    }
+
+    /// The start of an error answer, as it may be logged: every secret of ours it holds
+    /// (a Fledge or a proxy may echo the request's token or the login's password) replaced,
+    /// and control characters escaped so it stays one log line.
+    fn excerpt(&self, body: &[u8]) -> String {
+        let mut text = String::from_utf8_lossy(body).into_owned();
+        let secrets = match &self.settings.credentials {
+            Credentials::None => vec![],
+            Credentials::Token(token) => vec![token.as_str()],
+            Credentials::Login { password, .. } => vec![password.as_str()],
+        };
+        for secret in secrets.into_iter().chain(self.session.as_deref()) {
+            if !secret.is_empty() {
+                text = text.replace(secret, "<redacted>");
+            }
+        }
+        let mut excerpt = String::new();
+        for c in text.chars().take(EXCERPT_CHARS) {
+            if c.is_control() {
+                excerpt.extend(c.escape_default());
+            } else {
+                excerpt.push(c);
+            }
+        }
+        excerpt
     }
 
     /// The base URL.
@@ -321,15 +353,21 @@ impl Client {
             detail: crate::source::error_chain(&e),
         })?;
         let status = response.status();
-        let limit = self.settings.max_body_bytes;
+        // An error's body is only excerpted: a little of it is enough.
+        let limit = if status.is_success() {
+            self.settings.max_body_bytes
+        } else {
+            self.settings.max_body_bytes.min(ERROR_BODY_BYTES)
+        };
         let too_large = || ClientError::TooLarge {
             method,
             url: url.to_owned(),
             limit,
         };
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
+        if status.is_success()
+            && response
+                .content_length()
+                .is_some_and(|length| length > limit)
         {
             return Err(too_large());
         }
@@ -343,17 +381,16 @@ impl Client {
                 url: url.to_owned(),
                 detail: crate::source::error_chain(&e),
             })?;
-        if body.len() as u64 > limit {
-            return Err(too_large());
-        }
         if !status.is_success() {
-            let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             return Err(ClientError::Status {
                 method,
                 url: url.to_owned(),
                 status,
-                excerpt,
+                excerpt: self.excerpt(&body),
             });
+        }
+        if body.len() as u64 > limit {
+            return Err(too_large());
         }
         serde_json::from_slice(&body).map_err(|source| ClientError::NotJson {
             method,
@@ -509,6 +546,27 @@ mod tests {
             error.to_string().contains("larger than 1024 bytes"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_error_answer_that_echoes_the_token_is_excerpted_without_it() {
+        let server = httpmock::MockServer::start();
+        let token = "tok-3c1d9e-fledge";
+        server.mock(|when, then| {
+            when.method(httpmock::Method::GET).path("/fledge/audit");
+            then.status(401).body(format!(
+                "{{\"message\": \"token {token} is not valid\"}}\nAuthorization: {token}"
+            ));
+        });
+        let mut echoing = settings(&server.base_url());
+        echoing.credentials = Credentials::Token(token.into());
+        let error = Client::new(echoing).unwrap().audit(&QUERY).unwrap_err();
+        let text = error.to_string();
+        assert!(!text.contains(token), "{text}");
+        assert!(text.contains("HTTP 401"), "{text}");
+        assert!(text.contains("token <redacted> is not valid"), "{text}");
+        // One line, whatever the body held.
+        assert!(!text.contains('\n'), "{text}");
     }
 
     #[test]
