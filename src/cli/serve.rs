@@ -21,6 +21,7 @@ pub struct ServeArgs {
 /// Loads the configuration and its rules: everything `--check-config` promises.
 pub fn load(args: &ServeArgs) -> Result<(Config, RuleSet), CliError> {
     let config = Config::load(&args.config).map_err(|e| CliError::Data(e.to_string()))?;
+    crate::serve::http::check_tls(&config).map_err(CliError::Data)?;
     let rules = crate::serve::load_rules(&config)?;
     if !rules.has_trap_bindings() {
         return Err(CliError::Data(format!(

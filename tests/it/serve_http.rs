@@ -415,6 +415,13 @@ fn a_listen_address_other_machines_reach_needs_tls_and_authentication_or_insecur
         fixture("server.key").display()
     );
     assert_eq!(check(&tls).0, Some(0));
+    // A key file that holds no key is found by the check, not at the start.
+    let (code, stderr) = check(&tls.replace("server.key", "server.pem"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("intakes.http.tls: cannot read a private key"),
+        "{stderr}"
+    );
     assert_eq!(check("    insecure: true\n").0, Some(0));
 
     // Taken with insecure: true, and said so.

@@ -130,6 +130,24 @@ pub struct Server {
     accept: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Reads the TLS files of every endpoint of a configuration, as their start will: a key or
+/// certificate that cannot be used is found by `--check-config`, not at the start.
+pub fn check_tls(config: &crate::serve::Config) -> Result<(), String> {
+    let endpoints = [
+        ("intakes.http.tls", config.intakes.http.as_ref()),
+        ("metrics.tls", config.metrics.listen.as_ref()),
+    ];
+    for (field, endpoint) in endpoints {
+        if let Some(listen) = endpoint
+            && let Some(files) = &listen.tls
+        {
+            tls::server_config(files, listen.tokens.is_empty())
+                .map_err(|e| format!("{}: {field}: {e}", config.path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// How many connections the file-descriptor limit leaves room for.
 fn connection_bound(configured: usize) -> usize {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
