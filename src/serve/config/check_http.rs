@@ -146,3 +146,74 @@ impl Checker {
         Some(Tokens(digests))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::serve::config::{Config, LOOPBACK_HOSTS};
+
+    fn parse(http: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tokens"),
+            "# rotate by adding the new one first\nfirst-token-0123456789\n\nsecond-token-0123456789\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("short"), "abc\n").unwrap();
+        let text = format!(
+            "state_dir: s\nintakes:\n  http:\n{http}destinations:\n  - name: nms\n    address: udp:127.0.0.1:162\n"
+        );
+        Config::from_text(&dir.path().join("monbridge.yaml"), &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tokens_come_from_a_file_one_per_line_and_are_kept_as_digests() {
+        let config = parse("    listen: 127.0.0.1:8611\n    token_file: tokens\n").unwrap();
+        let http = config.intakes.http.unwrap();
+        assert!(http.tokens.accepts(b"first-token-0123456789"));
+        assert!(http.tokens.accepts(b"second-token-0123456789"));
+        assert!(!http.tokens.accepts(b"# rotate by adding the new one first"));
+        assert!(!http.tokens.accepts(b"third-token-0123456789"));
+        assert!(!format!("{http:?}").contains("first-token"));
+        assert_eq!(
+            http.allowed_hosts.unwrap(),
+            LOOPBACK_HOSTS.map(str::to_owned).to_vec()
+        );
+    }
+
+    #[test]
+    fn weak_missing_or_doubled_tokens_are_refused_without_saying_them() {
+        let error = parse("    listen: 127.0.0.1:8611\n    token_file: short\n").unwrap_err();
+        assert!(
+            error.contains("token_file: token 1 must be at least 16"),
+            "{error}"
+        );
+        assert!(!error.contains("abc"), "{error}");
+        let error = parse(
+            "    listen: 127.0.0.1:8611\n    token_file: tokens\n    token_env: MONBRIDGE_TEST_UNSET_TOKEN\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("give token_env or token_file, not both"),
+            "{error}"
+        );
+        let error =
+            parse("    listen: 127.0.0.1:8611\n    token_env: MONBRIDGE_TEST_UNSET_TOKEN\n")
+                .unwrap_err();
+        assert!(
+            error.contains("MONBRIDGE_TEST_UNSET_TOKEN is not set"),
+            "{error}"
+        );
+        let error = parse("    listen: 127.0.0.1:8611\n    max_connections: 0\n").unwrap_err();
+        assert!(error.contains("max_connections"), "{error}");
+    }
+
+    #[test]
+    fn other_addresses_need_tls_and_authentication_or_insecure() {
+        let error = parse("    listen: 0.0.0.0:8611\n    token_file: tokens\n").unwrap_err();
+        assert!(error.contains("reachable from other machines"), "{error}");
+        let config = parse("    listen: 0.0.0.0:8611\n    insecure: true\n").unwrap();
+        let http = config.intakes.http.unwrap();
+        assert!(http.is_exposed());
+        assert_eq!(http.allowed_hosts, None);
+    }
+}
