@@ -5,8 +5,8 @@
 //! Not a criterion benchmark: it runs the real daemon binary and reports what an operator
 //! would measure — audits acknowledged per second, and the latency from the start of the
 //! POST to the trap's arrival at the manager (p50/p90/p99/p99.9/max), plus the intake's
-//! acknowledgement latency. Two scenarios: one audit per request (many keep-alive
-//! connections), and batches of JSON lines. `cargo bench --bench serve`.
+//! acknowledgement latency. Three scenarios: one audit per request (many keep-alive
+//! connections), batches of JSON lines, and one audit per HTTP/1.0 connection. `cargo bench --bench serve`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,6 +28,9 @@ type Arrival = (Instant, Vec<u8>);
 struct Scenario {
     name: &'static str,
     connections: usize,
+    /// Kept-alive HTTP/1.1 connections; otherwise one HTTP/1.0 connection per request, as
+    /// `ab` without `-k` makes them.
+    keep_alive: bool,
     audits_per_request: usize,
     total_audits: usize,
 }
@@ -39,14 +42,23 @@ fn main() {
         Scenario {
             name: "one audit per request, 64 connections",
             connections: 64,
+            keep_alive: true,
             audits_per_request: 1,
             total_audits: 100_000,
         },
         Scenario {
             name: "100 audits per request (JSON lines), 4 connections",
             connections: 4,
+            keep_alive: true,
             audits_per_request: 100,
             total_audits: 200_000,
+        },
+        Scenario {
+            name: "one audit per request, a new HTTP/1.0 connection each, 64 clients",
+            connections: 64,
+            keep_alive: false,
+            audits_per_request: 1,
+            total_audits: 50_000,
         },
     ];
     println!(
@@ -101,7 +113,10 @@ fn start_daemon(http: &str, manager_port: u16) -> Daemon {
          destinations:\n  - name: manager\n    address: udp:127.0.0.1:{manager_port}\nmetrics: {{log_interval_s: 0}}\n"
     );
     std::fs::write(dir.path().join("monbridge.yaml"), config).expect("write the configuration");
-    let child = Command::new(env!("CARGO_BIN_EXE_monbridge"))
+    // MONBRIDGE_BENCH_BIN runs another build (an older one, to compare) under the same load.
+    let binary = std::env::var_os("MONBRIDGE_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_monbridge").into());
+    let child = Command::new(binary)
         .args(["serve", "--config"])
         .arg(dir.path().join("monbridge.yaml"))
         .stdin(Stdio::null())
@@ -123,10 +138,16 @@ fn audit_line(id: usize) -> String {
     )
 }
 
-/// One POST on a kept-alive connection; the status code.
-fn post(stream: &mut BufReader<TcpStream>, host: &str, body: &[u8]) -> std::io::Result<u16> {
+/// One POST (HTTP/1.1 on a kept-alive connection, or HTTP/1.0); the status code.
+fn post(
+    stream: &mut BufReader<TcpStream>,
+    host: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> std::io::Result<u16> {
+    let version = if keep_alive { "1.1" } else { "1.0" };
     let head = format!(
-        "POST /audit HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /audit HTTP/{version}\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     let socket = stream.get_mut();
@@ -210,10 +231,15 @@ fn run(scenario: &Scenario) {
                 http.clone(),
             );
             let per_request = scenario.audits_per_request;
+            let keep_alive = scenario.keep_alive;
             std::thread::spawn(move || {
-                let mut stream =
-                    BufReader::new(TcpStream::connect(&http).expect("connect to the intake"));
-                let _ = stream.get_ref().set_nodelay(true);
+                let connect = || {
+                    let stream =
+                        BufReader::new(TcpStream::connect(&http).expect("connect to the intake"));
+                    let _ = stream.get_ref().set_nodelay(true);
+                    stream
+                };
+                let mut stream = connect();
                 let mut local_starts = Vec::new();
                 let mut local_acks = Vec::new();
                 loop {
@@ -224,7 +250,11 @@ fn run(scenario: &Scenario) {
                     let first = request * per_request;
                     let body: String = (first..first + per_request).map(audit_line).collect();
                     let sent = Instant::now();
-                    let status = post(&mut stream, &http, body.as_bytes()).expect("post");
+                    if !keep_alive {
+                        stream = connect();
+                    }
+                    let status =
+                        post(&mut stream, &http, body.as_bytes(), keep_alive).expect("post");
                     assert_eq!(status, 200, "the intake refused a request");
                     local_acks.push(sent.elapsed());
                     local_starts.extend((first..first + per_request).map(|id| (id, sent)));
