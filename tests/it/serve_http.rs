@@ -115,6 +115,37 @@ fn stalled_posts_and_a_flood_of_idle_connections_leave_the_intake_answering() {
     assert_eq!(serve.stop(), Some(0));
 }
 
+#[test]
+fn a_listener_out_of_file_descriptors_closes_idle_connections_and_keeps_accepting() {
+    // The daemon needs about 13 descriptors of its own: 20 leaves room for a few connections
+    // only, fewer than the smallest bound, so accepting fails with EMFILE under the flood.
+    let mut serve = daemon("", "");
+    serve.fd_limit = Some(20);
+    serve.start();
+    let target = address(&serve);
+    let idle: Vec<TcpStream> = (0..50)
+        .filter_map(|_| TcpStream::connect_timeout(&target, Duration::from_secs(5)).ok())
+        .collect();
+    assert!(
+        serve.wait_for_log(|l| l.contains("cannot accept a connection"), WAIT),
+        "{}",
+        serve.log_text()
+    );
+    let (status, body) = request(
+        serve.http_url("/audit"),
+        "POST",
+        Some("application/json"),
+        stlnk("out-of-descriptors").into_bytes(),
+    );
+    assert_eq!(status, 200, "{body}\n{}", serve.log_text());
+    drop(idle);
+    assert_eq!(
+        quick(serve.http_url("/health"), "GET", None),
+        Ok((200, "ok\n".to_owned()))
+    );
+    assert_eq!(serve.stop(), Some(0));
+}
+
 /// The metrics endpoint's address and the lines of its text, read with `token`.
 fn metrics(address: &str, token: Option<&str>) -> (u16, String) {
     let client = reqwest::blocking::Client::builder()

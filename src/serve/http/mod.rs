@@ -39,7 +39,7 @@ const RESERVED_FDS: u64 = 64;
 const MIN_CONNECTIONS: usize = 8;
 /// How long an evicted or stopped connection may take to finish the request it is in.
 const GRACE: Duration = Duration::from_secs(2);
-/// Wait before accepting again after the process ran out of file descriptors.
+/// Longest wait before accepting again after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 pub type Answer = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
@@ -295,8 +295,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                     );
                     last_warning = Some(Instant::now());
                 }
-                shared.connections.evict_oldest_idle();
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                // Resume as soon as the connection closed has given its descriptor back; at
+                // most the back-off when there was none to close.
+                let ended = shared.connections.ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                if shared.connections.evict_oldest_idle() {
+                    let _ = tokio::time::timeout(ACCEPT_BACKOFF, ended).await;
+                } else {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
                 continue;
             }
             Err(error) => {
