@@ -493,3 +493,34 @@ fn a_body_that_never_ends_gets_408_and_queues_nothing() {
     );
     assert_eq!(serve.stop(), Some(0));
 }
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after() {
+    // Informs to a manager that never answers: nothing leaves the 1 MiB queue.
+    let mut serve = daemon(
+        "",
+        "    notification: inform\n    retries: 0\n    timeout_ms: 100\n\
+         backoff: {initial_ms: 60000, max_ms: 60000}\nqueue: {max_mb: 1, segment_mb: 1}\n",
+    );
+    serve.start();
+    let batch: String = (0..200)
+        .map(|n| format!("{}\n", stlnk(&format!("fill-{n}"))))
+        .collect();
+    let ndjson = ("Content-Type", "application/x-ndjson");
+    let mut refused = None;
+    for _ in 0..50 {
+        let (status, body, headers) = post_with(&serve, &[ndjson], &batch);
+        match status {
+            200 => continue,
+            503 => {
+                refused = Some((body, headers));
+                break;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let (body, headers) = refused.expect("the queue never filled");
+    assert_eq!(headers["retry-after"], "1", "{headers:?}");
+    assert!(body.contains("full"), "{body}");
+    assert_eq!(serve.stop(), Some(0));
+}
