@@ -11,29 +11,29 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::FetchOptions;
 use super::client::MistClient;
 use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page};
-use super::{FetchOptions, list_sites};
 
-/// Fetches the three lists and hands over every site; returns the number of sites.
+/// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
+    sites: Vec<Value>,
     prepare: &(dyn Fn(Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
-) -> Result<usize, MistError> {
+) -> Result<(), MistError> {
     let org = options.org_id.as_str();
     let paging = options.paging;
-    let (sites, stats, inventory) = std::thread::scope(|scope| {
-        let sites = scope.spawn(|| list_sites(client, org, paging));
+    let (stats, inventory) = std::thread::scope(|scope| {
         let stats = scope.spawn(|| device_stats(client, org, paging));
         let inventory = inventory(client, org, paging);
-        (joined(sites.join()), joined(stats.join()), inventory)
+        (joined(stats.join()), inventory)
     });
-    let (sites, mut stats, inventory) = (sites?, stats?, inventory?);
+    let (mut stats, inventory) = (stats?, inventory?);
 
     let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
     for item in inventory {
@@ -85,7 +85,7 @@ pub(super) fn fetch<P: Send>(
         },
         |_, outcome| on_site(outcome),
     );
-    Ok(site_count)
+    Ok(())
 }
 
 /// A site's devices: its device stats parsed, then its inventory devices missing from them.

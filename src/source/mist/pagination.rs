@@ -73,6 +73,23 @@ impl PageInfo {
     }
 }
 
+/// Whether a page contradicts its own headers: it holds fewer items than `X-Page-Limit`
+/// although `X-Page-Total` says more pages follow. A server that does so (a lie, or a
+/// broken proxy) would have the run page on, one call at a time, until the budget is
+/// spent; the run stops instead. A list that shrinks while it is paged does not trip this:
+/// each response's total is counted when it is served.
+pub fn contradicts(info: PageInfo, items: usize) -> bool {
+    (items as u64) < info.limit && info.limit.saturating_mul(info.page) < info.total
+}
+
+/// Calls still needed after the page `info` describes to reach the end of the list.
+pub fn pages_after(info: PageInfo) -> u64 {
+    if info.limit == 0 {
+        return 0;
+    }
+    info.total.div_ceil(info.limit).saturating_sub(info.page)
+}
+
 /// The page to ask for after a page that held `items` items and carried `info`, or `None`
 /// when the list is complete.
 pub fn next_page(info: Option<PageInfo>, items: usize) -> Option<u64> {
@@ -104,8 +121,40 @@ pub fn for_each_page(
         let response = client.get(segments, &full_query)?;
         let path = response.path.clone();
         let info = PageInfo::from_headers(&response.headers, &path)?;
+        if let Some(info) = info {
+            // Before the body is parsed: the check costs nothing, and a list the run cannot
+            // finish is not worth parsing.
+            let needed = pages_after(info);
+            let left = client.calls_left();
+            if needed > left as u64 {
+                return Err(MistError::OverBudget {
+                    path,
+                    total: info.total,
+                    limit: info.limit,
+                    pages: needed,
+                    left,
+                });
+            }
+            if pages_after(info) >= u64::from(paging.max_pages.saturating_sub(pages)) {
+                return Err(MistError::TooManyPages {
+                    path,
+                    max_pages: paging.max_pages,
+                    total: info.total,
+                });
+            }
+        }
         let items = on_page(response)?;
         pages += 1;
+        if let Some(info) = info
+            && contradicts(info, items)
+        {
+            return Err(MistError::PageLie {
+                path,
+                items,
+                limit: info.limit,
+                total: info.total,
+            });
+        }
         if info.is_none() && items >= paging.limit as usize {
             tracing::warn!(
                 "GET {path}: a full page without X-Page-* headers; taking it as the whole list"
@@ -190,6 +239,23 @@ mod tests {
         assert_eq!(next_page(None, 100), None);
         assert_eq!(next_page(info(500, 0, 1), 10), None);
         assert_eq!(next_page(info(u64::MAX, u64::MAX, 2), 1), None);
+    }
+
+    #[test]
+    fn a_short_page_before_the_end_contradicts_its_headers() {
+        let page = |total, limit, page| PageInfo { total, limit, page };
+        // A million items claimed, one served: a lie that would cost a call per item.
+        assert!(contradicts(page(1_000_000, 1000, 1), 1));
+        assert!(contradicts(page(193, 100, 1), 0));
+        // The last page may be short, and a full page is never a contradiction.
+        assert!(!contradicts(page(193, 100, 2), 93));
+        assert!(!contradicts(page(193, 100, 1), 100));
+        assert!(!contradicts(page(1_000_000, 1, 1), 1));
+        // Calls still needed after a page.
+        assert_eq!(pages_after(page(193, 100, 1)), 1);
+        assert_eq!(pages_after(page(193, 100, 2)), 0);
+        assert_eq!(pages_after(page(1_000_000, 1, 1)), 999_999);
+        assert_eq!(pages_after(page(10, 0, 1)), 0);
     }
 
     #[test]

@@ -4,21 +4,21 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
+use super::FetchOptions;
 use super::client::MistClient;
 use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, collect_all};
-use super::{FetchOptions, list_sites};
 
-/// Fetches every site's devices; returns the number of sites.
+/// Fetches the devices of every site of `sites`.
 pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
+    sites: Vec<Value>,
     prepare: &(dyn Fn(Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
-) -> Result<usize, MistError> {
-    let sites = list_sites(client, &options.org_id, options.paging)?;
+) -> Result<(), MistError> {
     let ids: Vec<Option<String>> = sites
         .iter()
         .map(|s| site_id(s).map(str::to_owned))
@@ -50,7 +50,7 @@ pub(super) fn fetch<P: Send>(
         },
         |_, outcome| on_site(outcome),
     );
-    Ok(ids.len())
+    Ok(())
 }
 
 /// The site object out of its slot (a poisoned lock only means another thread panicked).
