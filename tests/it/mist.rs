@@ -1344,3 +1344,73 @@ fn plugin_sweeps_the_temporary_files_of_a_killed_run() {
     assert!(!leftover.exists(), "the killed run's file is swept");
     assert_eq!(read_spool(spool.path(), None).len(), 4);
 }
+
+// ---------------------------------------------------------------- projection
+
+const DEEP_RULES: &str = r#"agent site for site in mist.sites {
+    name  = "P_${site.id}"
+    group = "g"
+    module "devices" {
+        type = generic_data
+        data = count(site.devices)
+    }
+    for device in site.devices where device.type == "ap" {
+        module "${device.mac}_model" {
+            type        = generic_data_string
+            data        = device.model ?? "none"
+            description = "uptime ${device.uptime ?? 0}, ports up ${count(jsonpath(device, "$.port_stat.*.up"))}, band ${device.radio_stat.band_24.channel ?? "-"}"
+        }
+    }
+}
+"#;
+
+/// What `monbridge mist --dry-run` prints, devices parsed into what the rules read or (with
+/// `--save`, which keeps whole documents) parsed whole.
+fn dry_run(plan: &str, rules: Option<&Path>, whole: bool) -> String {
+    let mock = MistMock::start();
+    if plan == "org-stats" {
+        mock.org_stats();
+    } else {
+        mock.per_site();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let saved = out.path().join("saved.json");
+    let mut args = vec![
+        "--plan",
+        plan,
+        "--page-limit",
+        "100",
+        "--dry-run",
+        "--now",
+        "2024-07-10T10:05:00Z",
+    ];
+    if whole {
+        args.extend(["--save", saved.to_str().unwrap()]);
+    }
+    if let Some(rules) = rules {
+        args.extend(["--rules", rules.to_str().unwrap()]);
+    }
+    let run = run_bounded(&mut monbridge_mist(&mock, out.path(), &args), CHILD_LIMIT);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    run.stdout
+}
+
+#[test]
+fn agents_from_projected_devices_are_those_from_whole_devices() {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("deep.rules"), DEEP_RULES).unwrap();
+    for plan in ["per-site", "org-stats"] {
+        for rules in [None, Some(rules.path())] {
+            let projected = dry_run(plan, rules, false);
+            let whole = dry_run(plan, rules, true);
+            assert!(projected.matches("<agent_data").count() == 4, "{projected}");
+            assert_eq!(projected, whole, "{plan}, rules {rules:?}");
+        }
+    }
+    // The deep rules read nested blocks and query them with jsonpath().
+    let deep = dry_run("per-site", Some(rules.path()), false);
+    assert!(
+        deep.contains("uptime 1593120, ports up 2, band 11"),
+        "{deep}"
+    );
+}

@@ -21,14 +21,14 @@ pub use settings::{
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Zoned;
 use serde_json::Value;
 
 use crate::files::AtomicFile;
-use crate::lang::RuleSet;
-use crate::lang::{EvalError, Params};
+use crate::lang::{EvalError, Params, ReadTree, RuleSet};
 use crate::record::Agent;
 use crate::sink::pandora;
 use crate::source::mist::{self, DocumentWriter, FetchFailure, FetchOptions, SiteFailure};
@@ -150,6 +150,12 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         save,
     } = job;
     let deadline = fetch.deadline.unwrap_or(started + fetch.budget);
+    // Devices are parsed into what the rules read, unless the whole document is saved.
+    let mut options = fetch.clone();
+    if save.is_none() {
+        options.devices = device_projection(rules).map(Arc::new);
+    }
+    let fetch = &options;
     // Checked before any request, so a wrong directory costs no API calls.
     if let Output::Spool(dir) = &output {
         check_spool(dir)?;
@@ -232,6 +238,28 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         saver.finish()?;
     }
     Ok(summary)
+}
+
+/// What the agent mappings read of each device, or `None` when they may read all of it.
+fn device_projection(rules: &RuleSet) -> Option<mist::Projection> {
+    fn convert(tree: &ReadTree) -> mist::Projection {
+        mist::Projection {
+            whole: tree.whole,
+            keys: tree
+                .keys
+                .iter()
+                .map(|(key, below)| (key.clone(), convert(below)))
+                .collect(),
+            each: tree.each.as_deref().map(|each| Box::new(convert(each))),
+        }
+    }
+    let reads = rules.agent_reads();
+    match reads.at(&[Some("sites"), None, Some("devices"), None]) {
+        Some(tree) if tree.whole => None,
+        Some(tree) => Some(convert(&tree)),
+        // Nothing of the devices is read: keep each as an empty record.
+        None => Some(mist::Projection::default()),
+    }
 }
 
 /// Where agents go during a run.

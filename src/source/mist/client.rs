@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::error::MistError;
 use super::host::BaseUrl;
+use super::project::{Projection, parse_array};
 use super::token::ApiToken;
 
 /// At most this many retries after a 429, as the Mist SDK does.
@@ -99,6 +100,24 @@ impl RawResponse {
                 message: e.to_string(),
             }),
         }
+    }
+}
+
+impl RawResponse {
+    /// The body as a JSON array of records, each parsed into `each` only (see
+    /// [`super::project`]).
+    pub fn projected_array(&self, each: &Projection) -> Result<Vec<Value>, MistError> {
+        parse_array(&self.body, each).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => MistError::Shape {
+                path: self.path.clone(),
+                expected: "a JSON array",
+                found: e.to_string(),
+            },
+            _ => MistError::Json {
+                path: self.path.clone(),
+                message: e.to_string(),
+            },
+        })
     }
 }
 

@@ -26,8 +26,10 @@ mod org;
 mod pagination;
 mod per_site;
 mod plan;
+mod project;
 mod token;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -41,6 +43,7 @@ pub use pagination::{
     DEFAULT_PAGE_LIMIT, MAX_PAGES, PageInfo, Paging, contradicts, next_page, pages_after,
 };
 pub use plan::{CallBudget, DEFAULT_CALLS_PER_HOUR, DEFAULT_INTERVAL, Mode, Plan, choose};
+pub use project::{Project, Projection, parse_array};
 pub use token::{ApiToken, TokenError};
 
 /// The whole run's time budget by default, below the Pandora plugin server's usual limit.
@@ -70,6 +73,8 @@ pub struct FetchOptions {
     pub calls: CallBudget,
     /// Bytes a response body may have at most.
     pub max_response_bytes: u64,
+    /// What to keep of each device record (`None`: all of it). Sites are kept whole.
+    pub devices: Option<Arc<Projection>>,
     pub connect_timeout: Duration,
     pub paging: Paging,
     /// Sites fetched at once (per-site mode) or built at once (org mode).
@@ -89,6 +94,7 @@ impl FetchOptions {
             deadline: None,
             calls: CallBudget::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            devices: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             paging: Paging::default(),
             concurrency: DEFAULT_CONCURRENCY,
@@ -251,5 +257,11 @@ pub fn fetch_document(options: &FetchOptions) -> Result<Fetched, FetchFailure> {
 
 /// Every site of the organisation, in API order.
 fn list_sites(client: &MistClient, org_id: &str, paging: Paging) -> Result<Vec<Value>, MistError> {
-    pagination::collect_all(client, &["api", "v1", "orgs", org_id, "sites"], &[], paging)
+    pagination::collect_all(
+        client,
+        &["api", "v1", "orgs", org_id, "sites"],
+        &[],
+        paging,
+        None,
+    )
 }

@@ -1,8 +1,11 @@
 //! Org-stats mode: the org's device stats and inventory, grouped by site.
 //!
-//! Three lists (sites, device stats, inventory) are fetched side by side, each paged to its
-//! end; that is the whole cost whatever the number of sites. Device stats are kept as raw
-//! JSON text until their site is built, so holding the organisation costs its size in bytes.
+//! After the site list, two lists (device stats, inventory) are fetched side by side, each
+//! paged to its end; that is the whole cost whatever the number of sites. Device stats are
+//! grouped by site as their pages arrive and kept as compact JSON text until their site is
+//! built: with a projection (the fields the rules read) that is a few dozen bytes a device,
+//! so memory follows the projection, not the organisation; without one, the records' own
+//! text.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -17,6 +20,7 @@ use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page};
+use super::project::Projection;
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -29,7 +33,7 @@ pub(super) fn fetch<P: Send>(
     let org = options.org_id.as_str();
     let paging = options.paging;
     let (stats, inventory) = std::thread::scope(|scope| {
-        let stats = scope.spawn(|| device_stats(client, org, paging));
+        let stats = scope.spawn(|| device_stats(client, org, paging, options.devices.as_deref()));
         let inventory = inventory(client, org, paging);
         (joined(stats.join()), inventory)
     });
@@ -119,7 +123,15 @@ struct DeviceKey {
     mac: Option<Value>,
 }
 
-fn device_stats(client: &MistClient, org: &str, paging: Paging) -> Result<GroupedStats, MistError> {
+fn device_stats(
+    client: &MistClient,
+    org: &str,
+    paging: Paging,
+    projection: Option<&Projection>,
+) -> Result<GroupedStats, MistError> {
+    if let Some(projection) = projection {
+        return projected_device_stats(client, org, paging, projection);
+    }
     let mut grouped = GroupedStats::default();
     for_each_page(
         client,
@@ -155,6 +167,47 @@ fn device_stats(client: &MistClient, org: &str, paging: Paging) -> Result<Groupe
                 }
             }
             Ok(devices.len())
+        },
+    )?;
+    Ok(grouped)
+}
+
+/// [`device_stats`] with each record parsed into the projection (plus the two fields
+/// grouping needs) and kept as the projected record's text.
+fn projected_device_stats(
+    client: &MistClient,
+    org: &str,
+    paging: Paging,
+    projection: &Projection,
+) -> Result<GroupedStats, MistError> {
+    let each = projection.clone().with_key("site_id").with_key("mac");
+    let mut grouped = GroupedStats::default();
+    for_each_page(
+        client,
+        &["api", "v1", "orgs", org, "stats", "devices"],
+        &[("type", "all".to_owned())],
+        paging,
+        |response| {
+            let devices = response.projected_array(&each)?;
+            let count = devices.len();
+            for device in devices {
+                if let Some(Value::String(mac)) = device.get("mac") {
+                    grouped.macs.insert(mac.clone());
+                }
+                match device.get("site_id") {
+                    Some(Value::String(site)) => {
+                        let text = device.to_string().into_boxed_str();
+                        match grouped.by_site.get_mut(site.as_str()) {
+                            Some(texts) => texts.push(text),
+                            None => {
+                                grouped.by_site.insert(site.clone(), vec![text]);
+                            }
+                        }
+                    }
+                    _ => grouped.without_site += 1,
+                }
+            }
+            Ok(count)
         },
     )?;
     Ok(grouped)

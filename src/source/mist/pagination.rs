@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 
 use super::client::{MistClient, RawResponse};
 use super::error::MistError;
+use super::project::Projection;
 
 /// Items asked per page by default: the API's maximum, so the fewest calls.
 pub const DEFAULT_PAGE_LIMIT: u32 = 1000;
@@ -182,16 +183,21 @@ pub fn for_each_page(
     }
 }
 
-/// Every item of a list whose pages are JSON arrays, in order.
+/// Every item of a list whose pages are JSON arrays, in order; each item parsed into
+/// `each` only, when given.
 pub fn collect_all(
     client: &MistClient,
     segments: &[&str],
     query: &[(&str, String)],
     paging: Paging,
+    each: Option<&Projection>,
 ) -> Result<Vec<serde_json::Value>, MistError> {
     let mut items = Vec::new();
     for_each_page(client, segments, query, paging, |response| {
-        let page = response.json_array()?;
+        let page = match each {
+            Some(each) => response.projected_array(each)?,
+            None => response.json_array()?,
+        };
         let count = page.len();
         items.extend(page);
         Ok(count)

@@ -9,7 +9,7 @@ use super::client::MistClient;
 use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::{Paging, collect_all};
+use super::pagination::collect_all;
 
 /// Fetches the devices of every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -39,7 +39,7 @@ pub(super) fn fetch<P: Send>(
                 (Some(_), Some(reason)) => {
                     Err(format!("not fetched after an earlier failure: {reason}"))
                 }
-                (Some(id), None) => site_devices(client, id, options.paging).map_err(|error| {
+                (Some(id), None) => site_devices(client, id, options).map_err(|error| {
                     if error.is_fatal() {
                         let _ = fatal.set(error.to_string());
                     }
@@ -61,16 +61,18 @@ fn take_site(slot: &Mutex<Value>) -> Value {
     }
 }
 
-/// Device stats of one site, every type, every page.
+/// Device stats of one site, every type, every page, each device parsed into the
+/// projection when there is one.
 fn site_devices(
     client: &MistClient,
     site_id: &str,
-    paging: Paging,
+    options: &FetchOptions,
 ) -> Result<Vec<Value>, MistError> {
     collect_all(
         client,
         &["api", "v1", "sites", site_id, "stats", "devices"],
         &[("type", "all".to_owned())],
-        paging,
+        options.paging,
+        options.devices.as_deref(),
     )
 }
