@@ -170,7 +170,7 @@ pub fn fetch_with<P: Send>(
     };
     // Until the plan is known, the site list alone is held to the run's share.
     client.set_call_cap(options.calls.per_run());
-    let sites = match list_sites(&client, &options.org_id, options.paging) {
+    let sites = match list_sites(&client, options) {
         Ok(sites) => sites,
         Err(error) => {
             return Err(FetchFailure {
@@ -256,12 +256,13 @@ pub fn fetch_document(options: &FetchOptions) -> Result<Fetched, FetchFailure> {
 }
 
 /// Every site of the organisation, in API order.
-fn list_sites(client: &MistClient, org_id: &str, paging: Paging) -> Result<Vec<Value>, MistError> {
+fn list_sites(client: &MistClient, options: &FetchOptions) -> Result<Vec<Value>, MistError> {
     pagination::collect_all(
         client,
-        &["api", "v1", "orgs", org_id, "sites"],
+        &["api", "v1", "orgs", &options.org_id, "sites"],
         &[],
-        paging,
+        options.paging,
+        options.concurrency,
         None,
     )
 }

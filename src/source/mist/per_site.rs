@@ -73,6 +73,8 @@ fn site_devices(
         &["api", "v1", "sites", site_id, "stats", "devices"],
         &[("type", "all".to_owned())],
         options.paging,
+        // Sites are already fetched side by side; a site's pages come one at a time.
+        1,
         options.devices.as_deref(),
     )
 }
