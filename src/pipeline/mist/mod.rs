@@ -153,7 +153,9 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     // Devices are parsed into what the rules read, unless the whole document is saved.
     let mut options = fetch.clone();
     if save.is_none() {
-        options.devices = device_projection(rules).map(Arc::new);
+        let (sites, devices) = projections(rules);
+        options.sites = sites.map(Arc::new);
+        options.devices = devices.map(Arc::new);
     }
     let fetch = &options;
     // Checked before any request, so a wrong directory costs no API calls.
@@ -240,8 +242,9 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     Ok(summary)
 }
 
-/// What the agent mappings read of each device, or `None` when they may read all of it.
-fn device_projection(rules: &RuleSet) -> Option<mist::Projection> {
+/// What the agent mappings read of each site object and of each device; `None` where
+/// they may read all of it.
+fn projections(rules: &RuleSet) -> (Option<mist::Projection>, Option<mist::Projection>) {
     fn convert(tree: &ReadTree) -> mist::Projection {
         mist::Projection {
             whole: tree.whole,
@@ -254,12 +257,22 @@ fn device_projection(rules: &RuleSet) -> Option<mist::Projection> {
         }
     }
     let reads = rules.agent_reads();
-    match reads.at(&[Some("sites"), None, Some("devices"), None]) {
+    let sites = match reads.at(&[Some("sites"), None]) {
+        Some(tree) if tree.whole => None,
+        Some(mut tree) => {
+            // The source sets `devices` itself.
+            tree.keys.remove("devices");
+            Some(convert(&tree))
+        }
+        None => Some(mist::Projection::default()),
+    };
+    let devices = match reads.at(&[Some("sites"), None, Some("devices"), None]) {
         Some(tree) if tree.whole => None,
         Some(tree) => Some(convert(&tree)),
         // Nothing of the devices is read: keep each as an empty record.
         None => Some(mist::Projection::default()),
-    }
+    };
+    (sites, devices)
 }
 
 /// Where agents go during a run.

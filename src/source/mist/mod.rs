@@ -73,8 +73,11 @@ pub struct FetchOptions {
     pub calls: CallBudget,
     /// Bytes a response body may have at most.
     pub max_response_bytes: u64,
-    /// What to keep of each device record (`None`: all of it). Sites are kept whole.
+    /// What to keep of each device record (`None`: all of it).
     pub devices: Option<Arc<Projection>>,
+    /// What to keep of each site object (`None`: all of it); its `id` and `name` are
+    /// always kept.
+    pub sites: Option<Arc<Projection>>,
     pub connect_timeout: Duration,
     pub paging: Paging,
     /// Sites fetched at once (per-site mode) or built at once (org mode).
@@ -95,6 +98,7 @@ impl FetchOptions {
             calls: CallBudget::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             devices: None,
+            sites: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             paging: Paging::default(),
             concurrency: DEFAULT_CONCURRENCY,
@@ -257,12 +261,16 @@ pub fn fetch_document(options: &FetchOptions) -> Result<Fetched, FetchFailure> {
 
 /// Every site of the organisation, in API order.
 fn list_sites(client: &MistClient, options: &FetchOptions) -> Result<Vec<Value>, MistError> {
+    let each = options
+        .sites
+        .as_deref()
+        .map(|sites| sites.clone().with_key("id").with_key("name"));
     pagination::collect_all(
         client,
         &["api", "v1", "orgs", &options.org_id, "sites"],
         &[],
         options.paging,
         options.concurrency,
-        None,
+        each.as_ref(),
     )
 }

@@ -7,7 +7,6 @@
 //! order) and everything else is skipped with `IgnoredAny`, which checks the syntax but keeps
 //! nothing. Keys are compared borrowed from the body.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::Deserializer;
@@ -19,8 +18,10 @@ use serde_json::{Map, Number, Value};
 pub struct Projection {
     /// Keep everything below.
     pub whole: bool,
-    /// Of an object: the keys to keep, each with what to keep below it.
-    pub keys: HashMap<String, Projection>,
+    /// Of an object: the keys to keep, each with what to keep below it. A list, not a hash
+    /// map: rules read a handful of keys, and comparing a few short strings is cheaper
+    /// than hashing every key of every record.
+    pub keys: Vec<(String, Projection)>,
     /// Of an array: what to keep of every element (nothing without it).
     pub each: Option<Box<Projection>>,
 }
@@ -37,9 +38,18 @@ impl Projection {
     /// Also keeps `key` whole (a field the source itself needs).
     pub fn with_key(mut self, key: &str) -> Projection {
         if !self.whole {
-            self.keys.insert(key.to_owned(), Projection::whole());
+            self.keys.retain(|(k, _)| k != key);
+            self.keys.push((key.to_owned(), Projection::whole()));
         }
         self
+    }
+
+    /// What to keep below `key`, if it is kept.
+    pub fn key(&self, key: &str) -> Option<&Projection> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, below)| below)
     }
 }
 
@@ -105,7 +115,7 @@ impl<'de, 'p> Visitor<'de> for KeySeed<'p> {
     }
 
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.keys.get(key).map(|below| (key.to_owned(), below)))
+        Ok(self.0.key(key).map(|below| (key.to_owned(), below)))
     }
 }
 
@@ -228,21 +238,19 @@ mod tests {
         assert_eq!(parse_array(body, &Projection::whole()).unwrap(), full);
         // And a projection naming every key below gives the same.
         let mut nested = projection(&["e", "f"]);
-        nested.keys.insert(
+        nested.keys.push((
             "a".to_owned(),
             Projection {
-                keys: [(
+                keys: vec![(
                     "b".to_owned(),
                     Projection {
                         each: Some(Box::new(Projection::whole())),
                         ..Projection::default()
                     },
-                )]
-                .into_iter()
-                .collect(),
+                )],
                 ..Projection::default()
             },
-        );
+        ));
         assert_eq!(parse_array(body, &nested).unwrap(), full);
     }
 
