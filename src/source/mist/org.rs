@@ -20,7 +20,7 @@ use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, map_pages};
-use super::project::Projection;
+use super::project::{Projection, parse_array_text};
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -172,22 +172,34 @@ fn projected_page(
     response: &RawResponse,
     each: &Projection,
 ) -> Result<(usize, Vec<DeviceEntry>), MistError> {
-    let devices = response.projected_array(each)?;
-    let entries: Vec<DeviceEntry> = devices
-        .into_iter()
-        .map(|device| {
-            let text = device.to_string().into_boxed_str();
-            let field = |name: &str| match device.get(name) {
-                Some(Value::String(text)) => Some(text.clone()),
-                _ => None,
-            };
-            DeviceEntry {
-                site: field("site_id"),
-                mac: field("mac"),
-                text,
-            }
-        })
-        .collect();
+    let texts = parse_array_text(&response.body, each).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => MistError::Shape {
+            path: response.path.clone(),
+            expected: "a JSON array",
+            found: e.to_string(),
+        },
+        _ => MistError::Json {
+            path: response.path.clone(),
+            message: e.to_string(),
+        },
+    })?;
+    let mut entries = Vec::with_capacity(texts.len());
+    for text in texts {
+        // The projected record is short: reading its two keys again costs little.
+        let key: DeviceKey = serde_json::from_str(&text).map_err(|e| MistError::Json {
+            path: response.path.clone(),
+            message: e.to_string(),
+        })?;
+        let field = |value: Option<Value>| match value {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        };
+        entries.push(DeviceEntry {
+            site: field(key.site_id),
+            mac: field(key.mac),
+            text,
+        });
+    }
     Ok((entries.len(), entries))
 }
 
