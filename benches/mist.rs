@@ -93,9 +93,7 @@ fn main() {
             .args(["mist", "--org", ORG, "--api-url", &url, "--timeout", "600"])
             .arg("--data-dir")
             .arg(spool.path());
-        if mode == "org-stats" {
-            command.arg("--org-stats");
-        }
+        command.args(["--plan", mode]);
         let run = measure(&format!("monbridge mist, {mode}"), &mut command, &calls);
         let files = std::fs::read_dir(spool.path()).map_or(0, |d| d.count());
         if run.ok {
@@ -461,9 +459,11 @@ fn fetch_only(url: &str, mode: &str) {
     let base = BaseUrl::from_api_url(url).expect("URL");
     let mut options = FetchOptions::new(base, ApiToken::new(TOKEN).expect("token"), ORG);
     options.budget = Duration::from_secs(600);
-    if mode == "org-stats" {
-        options.mode = Mode::OrgStats;
-    }
+    options.mode = if mode == "org-stats" {
+        Mode::OrgStats
+    } else {
+        Mode::PerSite
+    };
     let mut devices = 0;
     let report = fetch(&options, |site| {
         if let Ok(site) = site {

@@ -15,10 +15,13 @@ use monbridge::cli::mist::{TokenParser, parse_api_url, parse_host, parse_org_id}
 use monbridge::lang::Params;
 use monbridge::lang::{LoadOptions, RuleSet};
 use monbridge::pipeline::mist::{
-    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, MistJob, Output, incomplete,
-    run,
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_MAX_RESPONSE_MB, DEFAULT_PREFIX, FetchSettings,
+    MistJob, Output, incomplete, parse_plan, run,
 };
-use monbridge::source::mist::{ApiToken, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
+use monbridge::source::mist::{
+    ApiToken, DEFAULT_CALLS_PER_HOUR, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_PAGE_LIMIT,
+    Mode,
+};
 
 /// Monitors the devices of every site of a Juniper Mist organisation: writes one Pandora FMS
 /// agent per site (device totals and one module per device) into the data server's spool.
@@ -52,13 +55,26 @@ struct PluginArgs {
     /// Folder of rule files [default: the rules built into the program].
     #[arg(long, value_name = "dir", env = "MONBRIDGE_RULES")]
     rules: Option<PathBuf>,
-    /// Seconds the whole run may take; keep it below the plugin server's plugin_timeout.
+    /// Seconds the whole run may take (fetching, rules, writing; no file appears after
+    /// it); keep it below the plugin server's plugin_timeout.
     #[arg(long, value_name = "seconds", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
-    /// Fetch devices with org-wide calls: a constant number of API calls whatever the
-    /// number of sites.
-    #[arg(long)]
+    /// Which calls fetch the devices: auto (one call per site while that fits this run's
+    /// share of --calls-per-hour, org-wide calls beyond), per-site or org-stats.
+    #[arg(long, value_name = "plan", default_value = "auto", value_parser = parse_plan)]
+    plan: Mode,
+    /// The same as --plan org-stats.
+    #[arg(long, conflicts_with = "plan")]
     org_stats: bool,
+    /// Seconds between two runs: the module interval in Pandora.
+    #[arg(long, value_name = "seconds", default_value_t = DEFAULT_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    interval: u64,
+    /// API calls the token may make in an hour (Mist allows 5,000).
+    #[arg(long, value_name = "n", default_value_t = DEFAULT_CALLS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    calls_per_hour: u32,
+    /// Megabytes a response body may have; a larger one fails.
+    #[arg(long, value_name = "mb", default_value_t = DEFAULT_MAX_RESPONSE_MB, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_response_mb: u64,
     /// Requests in flight at once.
     #[arg(long, value_name = "n", default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     concurrency: usize,
@@ -108,7 +124,11 @@ fn plugin(args: &PluginArgs) -> Result<(), String> {
         host: args.host.as_deref(),
         api_url: args.api_url.as_deref(),
         timeout: args.timeout,
+        plan: args.plan,
         org_stats: args.org_stats,
+        interval: args.interval,
+        calls_per_hour: args.calls_per_hour,
+        max_response_mb: args.max_response_mb,
         concurrency: args.concurrency,
         page_limit: args.page_limit,
     }

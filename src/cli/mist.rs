@@ -12,10 +12,13 @@ use clap::error::ErrorKind;
 
 use super::{CliError, RulesArgs, params_from, parse_key_value};
 use crate::pipeline::mist::{
-    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, JobError, MistJob, Output,
-    incomplete, run as run_job,
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_MAX_RESPONSE_MB, DEFAULT_PREFIX, FetchSettings,
+    JobError, MistJob, Output, incomplete, parse_plan, run as run_job,
 };
-use crate::source::mist::{ApiToken, BaseUrl, DEFAULT_CONCURRENCY, DEFAULT_PAGE_LIMIT};
+use crate::source::mist::{
+    ApiToken, BaseUrl, DEFAULT_CALLS_PER_HOUR, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL,
+    DEFAULT_PAGE_LIMIT, Mode,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct MistArgs {
@@ -45,13 +48,27 @@ pub struct MistArgs {
     /// Set another `param.NAME` for the rules (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub params: Vec<(String, String)>,
-    /// Seconds the whole run may take; no request outlives it.
+    /// Seconds the whole run may take: fetching, rules and writing; no file is renamed into
+    /// the spool after it.
     #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
-    /// Fetch devices with org-wide calls (org stats and inventory): a constant number of
-    /// calls whatever the number of sites.
-    #[arg(long)]
+    /// Which calls fetch the devices: `auto` (per site while one call per site fits this
+    /// run's share of --calls-per-hour, org-wide beyond), `per-site` or `org-stats`.
+    #[arg(long, value_name = "PLAN", default_value = "auto", value_parser = parse_plan)]
+    pub plan: Mode,
+    /// The same as --plan org-stats.
+    #[arg(long, conflicts_with = "plan")]
     pub org_stats: bool,
+    /// Seconds between two runs (the module interval): with --calls-per-hour, the calls one
+    /// run may make.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub interval: u64,
+    /// API calls the token may make in an hour (Mist allows 5,000).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CALLS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub calls_per_hour: u32,
+    /// Megabytes a response body may have; a larger one fails.
+    #[arg(long, value_name = "MB", default_value_t = DEFAULT_MAX_RESPONSE_MB, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_response_mb: u64,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub concurrency: usize,
@@ -84,7 +101,11 @@ pub fn run(args: &MistArgs) -> Result<u8, CliError> {
         host: args.host.as_deref(),
         api_url: args.api_url.as_deref(),
         timeout: args.timeout,
+        plan: args.plan,
         org_stats: args.org_stats,
+        interval: args.interval,
+        calls_per_hour: args.calls_per_hour,
+        max_response_mb: args.max_response_mb,
         concurrency: args.concurrency,
         page_limit: args.page_limit,
     }

@@ -10,6 +10,7 @@ pub mod limits;
 mod load;
 mod mib_check;
 pub mod program;
+pub mod reads;
 mod rule_set;
 mod snmp_value;
 pub mod syntax;
@@ -17,4 +18,5 @@ pub mod value;
 
 pub use eval::{EvalError, Explained, Params};
 pub use load::{DEFAULT_CASES, DEFAULT_RULES, LoadError, LoadOptions, MAX_RULES_FILE};
+pub use reads::ReadTree;
 pub use rule_set::RuleSet;

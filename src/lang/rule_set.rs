@@ -170,6 +170,11 @@ impl RuleSet {
         eval::run_traps(&self.program, &self.sources, audit, params, true)
     }
 
+    /// Every part of a Mist document the agent mappings can read (see [`super::reads`]).
+    pub fn agent_reads(&self) -> super::ReadTree {
+        super::reads::agent_reads(&self.program.agents)
+    }
+
     pub fn has_agent_mappings(&self) -> bool {
         !self.program.agents.is_empty()
     }

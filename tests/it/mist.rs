@@ -401,8 +401,8 @@ fn a_truncated_org_stats_page_names_the_request() {
 #[test]
 fn a_server_that_never_finishes_paging_hits_the_safety_cap() {
     let mock = MistMock::start();
-    // Claims a million sites and answers every page with the same two.
-    mock.server.mock(|when, then| {
+    // Claims a million sites in pages of two: more pages than the cap, known at once.
+    let sites = mock.server.mock(|when, then| {
         when.path(sites_path());
         then.status(200)
             .header("X-Page-Total", "1000000")
@@ -412,8 +412,25 @@ fn a_server_that_never_finishes_paging_hits_the_safety_cap() {
     });
     let mut options = options(&mock, Mode::PerSite, 2);
     options.paging.max_pages = 3;
+    options.calls.calls_per_hour = 1_000_000_000;
     let text = fetch_err(&options).to_string();
-    // Page 2 was asked for but page 1 came back again: paging stops with an error.
+    assert!(text.contains("still more pages after 3"), "{text}");
+    sites.assert_calls(1);
+}
+
+#[test]
+fn a_server_that_repeats_a_page_stops_the_paging() {
+    let mock = MistMock::start();
+    // Three pages announced, page 1 served whatever page is asked.
+    mock.server.mock(|when, then| {
+        when.path(sites_path());
+        then.status(200)
+            .header("X-Page-Total", "6")
+            .header("X-Page-Limit", "2")
+            .header("X-Page-Page", "1")
+            .body(crate::common::read_fixture("mist/sites_page1.json"));
+    });
+    let text = fetch_err(&options(&mock, Mode::PerSite, 2)).to_string();
     assert!(text.contains("X-Page-Page"), "{text}");
 }
 
@@ -1045,4 +1062,355 @@ fn monbridge_mist_usage_errors_exit_2() {
         run.stderr
     );
     assert_no_token(&run);
+}
+
+// ---------------------------------------------------------------- call plan and budget
+
+#[test]
+fn plugin_by_default_fetches_a_small_org_per_site() {
+    let mock = MistMock::start();
+    let per_site = mock.per_site();
+    let org_stats = [
+        mock.serve("org_stats_devices.json", Query::AnyPaging),
+        mock.serve("org_inventory.json", Query::AnyPaging),
+    ];
+    let spool = tempfile::tempdir().unwrap();
+    let run = run_bounded(
+        &mut pandora_mist(&mock, spool.path(), &["--page-limit", "100"]),
+        CHILD_LIMIT,
+    );
+    assert_eq!(run.stdout, "1\n", "stderr: {}", run.stderr);
+    // 4 sites and their list: 5 calls a run, far inside 5,000 an hour at one run every 300 s.
+    for m in &per_site {
+        m.assert_calls(1);
+    }
+    for m in &org_stats {
+        m.assert_calls(0);
+    }
+    assert!(
+        run.stderr
+            .contains("plan per-site (auto: 4 site(s) need 5 call(s) a run"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("5 Mist API call(s) spent"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn plugin_by_default_switches_to_org_stats_when_per_site_would_exceed_the_hourly_budget() {
+    let mock = MistMock::start();
+    let org_stats = mock.org_stats();
+    let per_site = mock.site_devices(Query::AnyPaging);
+    let spool = tempfile::tempdir().unwrap();
+    // 48 calls an hour, a run every 300 s: 4 calls a run, one short of 1 + 4 sites.
+    let run = run_bounded(
+        &mut pandora_mist(
+            &mock,
+            spool.path(),
+            &["--page-limit", "100", "--calls-per-hour", "48"],
+        ),
+        CHILD_LIMIT,
+    );
+    assert_eq!(run.stdout, "1\n", "stderr: {}", run.stderr);
+    for m in &org_stats {
+        m.assert_calls(1);
+    }
+    for m in &per_site {
+        m.assert_calls(0);
+    }
+    assert!(
+        run.stderr.contains("plan org-stats (auto"),
+        "{}",
+        run.stderr
+    );
+    let agents = read_spool(spool.path(), None);
+    assert_fixture_agents(&agents, &[0, 1, 2, 3], true);
+}
+
+#[test]
+fn a_forced_plan_is_kept_and_the_alias_still_works() {
+    let mock = MistMock::start();
+    let per_site = mock.per_site();
+    let spool = tempfile::tempdir().unwrap();
+    let run = run_bounded(
+        &mut pandora_mist(
+            &mock,
+            spool.path(),
+            &[
+                "--page-limit",
+                "100",
+                "--plan",
+                "per-site",
+                "--calls-per-hour",
+                "12",
+            ],
+        ),
+        CHILD_LIMIT,
+    );
+    // One call a run allowed, yet per-site was asked for: one call per site, and a warning.
+    assert_eq!(run.stdout, "1\n", "stderr: {}", run.stderr);
+    for m in &per_site {
+        m.assert_calls(1);
+    }
+    assert!(
+        run.stderr.contains("above this run's share"),
+        "{}",
+        run.stderr
+    );
+
+    let mock = MistMock::start();
+    let org_stats = mock.org_stats();
+    let spool = tempfile::tempdir().unwrap();
+    let run = run_bounded(
+        &mut pandora_mist(&mock, spool.path(), &["--page-limit", "100", "--org-stats"]),
+        CHILD_LIMIT,
+    );
+    assert_eq!(run.stdout, "1\n", "stderr: {}", run.stderr);
+    for m in &org_stats {
+        m.assert_calls(1);
+    }
+}
+
+// ---------------------------------------------------------------- hostile servers
+
+/// A site list holding only the first fixture site.
+fn one_site(mock: &MistMock) -> httpmock::Mock<'_> {
+    let site = fixture_json("sites.json")[0].clone();
+    let body = serde_json::to_vec(&json!([site])).unwrap();
+    mock.server.mock(move |when, then| {
+        when.path(sites_path());
+        then.status(200)
+            .header("X-Page-Total", "1")
+            .header("X-Page-Limit", "100")
+            .header("X-Page-Page", "1")
+            .body(body);
+    })
+}
+
+/// Serves `path` with a body that never ends (until `bytes` are sent) and no length, the
+/// way a broken proxy or a hostile server might. Returns the base URL.
+fn endless_body_server(path: String, bytes: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                while let Ok(n) = reader.read_line(&mut String::new()) {
+                    if n <= 2 {
+                        break;
+                    }
+                }
+                let mut stream = stream;
+                if !line.contains(&path) {
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[",
+                );
+                let chunk = "{\"id\":\"x\",\"name\":\"padding padding padding\"},".repeat(1000);
+                let mut sent = 0;
+                while sent < bytes {
+                    if stream.write_all(chunk.as_bytes()).is_err() {
+                        return; // the client hung up: what it should do
+                    }
+                    sent += chunk.len();
+                }
+                let _ = stream.write_all(b"{}]");
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn plugin_stops_reading_a_body_above_the_cap() {
+    let url = endless_body_server(sites_path(), 50_000_000);
+    let spool = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(crate::common::bin("pandora_mist"));
+    command
+        .env("MIST_API_TOKEN", TOKEN)
+        .env("MONBRIDGE_LOG", "info")
+        .env_remove("MONBRIDGE_RULES")
+        .args(["-o", ORG, "--api-url", &url, "--max-response-mb", "1"])
+        .arg("--data_dir")
+        .arg(spool.path());
+    let run = run_bounded(&mut command, CHILD_LIMIT);
+    assert_plugin_failed(&run, "larger than the 1 MB cap");
+    assert!(files_in(spool.path()).is_empty(), "no file may be written");
+}
+
+#[test]
+fn plugin_refuses_a_body_announced_above_the_cap() {
+    let mock = MistMock::start();
+    one_site(&mock);
+    let e = entry(SITE_DEVICE_FILES[0]);
+    mock.serve_entry(&e, Query::AnyPaging, vec![b' '; 3_000_000], None);
+    let run = plugin_fails(
+        &mock,
+        &["--max-response-mb", "2"],
+        "larger than the 2 MB cap",
+    );
+    assert!(
+        run.stderr.contains(&site_devices_path(SITES[0].0)),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn plugin_stops_on_paging_headers_its_pages_contradict() {
+    let mock = MistMock::start();
+    one_site(&mock);
+    // Three thousand devices announced in pages of a thousand; one device served.
+    let devices = mock.server.mock(|when, then| {
+        when.path(site_devices_path(SITES[0].0));
+        then.status(200)
+            .header("X-Page-Total", "3000")
+            .header("X-Page-Limit", "1000")
+            .header("X-Page-Page", "1")
+            .body(r#"[{"type":"ap","mac":"5c5b35d0077b","name":"A","status":"connected"}]"#);
+    });
+    plugin_fails(
+        &mock,
+        &[],
+        "the page holds 1 item(s) where X-Page-Limit 1000",
+    );
+    devices.assert_calls(1);
+}
+
+#[test]
+fn plugin_refuses_a_site_whose_pages_would_exceed_the_call_budget() {
+    let mock = MistMock::start();
+    one_site(&mock);
+    // A million devices at one a page: what a lying X-Page-Total with one-item pages
+    // would cost, refused after the first page.
+    let devices = mock.server.mock(|when, then| {
+        when.path(site_devices_path(SITES[0].0));
+        then.status(200)
+            .header("X-Page-Total", "1000000")
+            .header("X-Page-Limit", "1")
+            .header("X-Page-Page", "1")
+            .body(r#"[{"type":"ap","mac":"5c5b35d0077b","name":"A","status":"connected"}]"#);
+    });
+    let run = plugin_fails(
+        &mock,
+        &[],
+        "X-Page-Total 1000000 at 1 a page needs 999999 more call(s), but only 414 are left",
+    );
+    devices.assert_calls(1);
+    assert!(
+        run.stderr.contains("2 Mist API call(s) spent") || run.stderr.contains("2 API call(s)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn plugin_sweeps_the_temporary_files_of_a_killed_run() {
+    let mock = MistMock::start();
+    mock.per_site();
+    let spool = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let leftover = spool.path().join(format!(
+        ".{}.{dead}.Ab12Cd.tmp",
+        md5_hex("MIST_Mist Office_US_x")
+    ));
+    std::fs::write(&leftover, "<agent_data half").unwrap();
+    // Written "tomorrow": a clock set back since; the age alone would keep it.
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(86_400))
+        .unwrap();
+    let run = run_bounded(
+        &mut pandora_mist(&mock, spool.path(), &["--page-limit", "100"]),
+        CHILD_LIMIT,
+    );
+    assert_eq!(run.stdout, "1\n", "stderr: {}", run.stderr);
+    assert!(!leftover.exists(), "the killed run's file is swept");
+    assert_eq!(read_spool(spool.path(), None).len(), 4);
+}
+
+// ---------------------------------------------------------------- projection
+
+const DEEP_RULES: &str = r#"agent site for site in mist.sites {
+    name  = "P_${site.id}"
+    group = "g"
+    module "devices" {
+        type = generic_data
+        data = count(site.devices)
+    }
+    for device in site.devices where device.type == "ap" {
+        module "${device.mac}_model" {
+            type        = generic_data_string
+            data        = device.model ?? "none"
+            description = "uptime ${device.uptime ?? 0}, ports up ${count(jsonpath(device, "$.port_stat.*.up"))}, band ${device.radio_stat.band_24.channel ?? "-"}"
+        }
+    }
+}
+"#;
+
+/// What `monbridge mist --dry-run` prints, devices parsed into what the rules read or (with
+/// `--save`, which keeps whole documents) parsed whole.
+fn dry_run(plan: &str, rules: Option<&Path>, whole: bool) -> String {
+    let mock = MistMock::start();
+    if plan == "org-stats" {
+        mock.org_stats();
+    } else {
+        mock.per_site();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let saved = out.path().join("saved.json");
+    let mut args = vec![
+        "--plan",
+        plan,
+        "--page-limit",
+        "100",
+        "--dry-run",
+        "--now",
+        "2024-07-10T10:05:00Z",
+    ];
+    if whole {
+        args.extend(["--save", saved.to_str().unwrap()]);
+    }
+    if let Some(rules) = rules {
+        args.extend(["--rules", rules.to_str().unwrap()]);
+    }
+    let run = run_bounded(&mut monbridge_mist(&mock, out.path(), &args), CHILD_LIMIT);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    run.stdout
+}
+
+#[test]
+fn agents_from_projected_devices_are_those_from_whole_devices() {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("deep.rules"), DEEP_RULES).unwrap();
+    for plan in ["per-site", "org-stats"] {
+        for rules in [None, Some(rules.path())] {
+            let projected = dry_run(plan, rules, false);
+            let whole = dry_run(plan, rules, true);
+            assert!(projected.matches("<agent_data").count() == 4, "{projected}");
+            assert_eq!(projected, whole, "{plan}, rules {rules:?}");
+        }
+    }
+    // The deep rules read nested blocks and query them with jsonpath().
+    let deep = dry_run("per-site", Some(rules.path()), false);
+    assert!(
+        deep.contains("uptime 1593120, ports up 2, band 11"),
+        "{deep}"
+    );
 }

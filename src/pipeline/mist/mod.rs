@@ -15,19 +15,20 @@
 mod settings;
 
 pub use settings::{
-    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX, FetchSettings, incomplete, parse_time,
+    DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_MAX_RESPONSE_MB, DEFAULT_PREFIX, FetchSettings,
+    incomplete, parse_plan, parse_time,
 };
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Zoned;
 use serde_json::Value;
 
 use crate::files::AtomicFile;
-use crate::lang::RuleSet;
-use crate::lang::{EvalError, Params};
+use crate::lang::{EvalError, Params, ReadTree, RuleSet};
 use crate::record::Agent;
 use crate::sink::pandora;
 use crate::source::mist::{self, DocumentWriter, FetchFailure, FetchOptions, SiteFailure};
@@ -60,6 +61,8 @@ pub enum AgentFailure {
     Eval { site: String, error: EvalError },
     /// The agent was built but could not be rendered or written.
     Output { agent: String, error: String },
+    /// The run's deadline passed before this site's agents were built or written.
+    Deadline { site: String },
 }
 
 impl std::fmt::Display for AgentFailure {
@@ -67,6 +70,10 @@ impl std::fmt::Display for AgentFailure {
         match self {
             AgentFailure::Eval { site, error } => write!(f, "{site}: {error}"),
             AgentFailure::Output { agent, error } => write!(f, "agent {agent:?}: {error}"),
+            AgentFailure::Deadline { site } => write!(
+                f,
+                "{site}: not written, the run's deadline (--timeout) had passed"
+            ),
         }
     }
 }
@@ -85,6 +92,9 @@ pub struct MistSummary {
     pub files: Vec<PathBuf>,
     /// Mist API requests made, retries and pages included.
     pub calls: usize,
+    /// The plan the devices were fetched with, and the calls it was allowed.
+    pub plan: &'static str,
+    pub call_cap: usize,
     pub elapsed: Duration,
     /// Whether agents were printed rather than written.
     pub dry_run: bool,
@@ -99,13 +109,15 @@ impl MistSummary {
     /// One line for stderr.
     pub fn line(&self) -> String {
         format!(
-            "mist: {} agent(s) {}, {} agent(s) failed, {} of {} site(s) failed, {} API call(s), {:.2} s",
+            "mist: {} agent(s) {}, {} agent(s) failed, {} of {} site(s) failed, {} API call(s) ({} plan, at most {}), {:.2} s",
             self.agents,
             if self.dry_run { "printed" } else { "written" },
             self.agent_failures.len(),
             self.site_failures.len(),
             self.sites,
             self.calls,
+            self.plan,
+            self.call_cap,
             self.elapsed.as_secs_f64()
         )
     }
@@ -137,6 +149,15 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         output,
         save,
     } = job;
+    let deadline = fetch.deadline.unwrap_or(started + fetch.budget);
+    // Devices are parsed into what the rules read, unless the whole document is saved.
+    let mut options = fetch.clone();
+    if save.is_none() {
+        let (sites, devices) = projections(rules);
+        options.sites = sites.map(Arc::new);
+        options.devices = devices.map(Arc::new);
+    }
+    let fetch = &options;
     // Checked before any request, so a wrong directory costs no API calls.
     if let Output::Spool(dir) = &output {
         check_spool(dir)?;
@@ -163,7 +184,7 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     let fetched = mist::fetch_with(
         fetch,
         // On the fetching threads: evaluate, render and stage while other sites download.
-        |site| prepare_site(site, rules, params, now, &target, keep_site),
+        |site| prepare_site(site, rules, params, now, &target, keep_site, deadline),
         // Here, in site order: save, collect the staged files, print, count.
         |outcome| match outcome {
             Err(failure) => {
@@ -186,8 +207,18 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     })?;
     summary.sites = report.sites;
     summary.calls = report.calls;
+    summary.plan = report.mode.name();
+    summary.call_cap = report.call_cap;
+    tracing::info!(
+        "{} Mist API call(s) spent ({} plan, at most {} this run)",
+        report.calls,
+        summary.plan,
+        report.call_cap
+    );
     if let Sink::Spool(batch, staged_agents) = sink {
-        for (result, agent) in batch.commit().into_iter().zip(staged_agents) {
+        // Nothing is renamed once the deadline has passed: the plugin server may already
+        // have given up on the run, and the next run writes fresh data.
+        for (result, agent) in batch.commit_before(deadline).into_iter().zip(staged_agents) {
             match result {
                 Ok(path) => {
                     tracing::debug!("agent {agent:?} written to {}", path.display());
@@ -209,6 +240,39 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         saver.finish()?;
     }
     Ok(summary)
+}
+
+/// What the agent mappings read of each site object and of each device; `None` where
+/// they may read all of it.
+fn projections(rules: &RuleSet) -> (Option<mist::Projection>, Option<mist::Projection>) {
+    fn convert(tree: &ReadTree) -> mist::Projection {
+        mist::Projection {
+            whole: tree.whole,
+            keys: tree
+                .keys
+                .iter()
+                .map(|(key, below)| (key.clone(), convert(below)))
+                .collect(),
+            each: tree.each.as_deref().map(|each| Box::new(convert(each))),
+        }
+    }
+    let reads = rules.agent_reads();
+    let sites = match reads.at(&[Some("sites"), None]) {
+        Some(tree) if tree.whole => None,
+        Some(mut tree) => {
+            // The source sets `devices` itself.
+            tree.keys.remove("devices");
+            Some(convert(&tree))
+        }
+        None => Some(mist::Projection::default()),
+    };
+    let devices = match reads.at(&[Some("sites"), None, Some("devices"), None]) {
+        Some(tree) if tree.whole => None,
+        Some(tree) => Some(convert(&tree)),
+        // Nothing of the devices is read: keep each as an empty record.
+        None => Some(mist::Projection::default()),
+    };
+    (sites, devices)
 }
 
 /// Where agents go during a run.
@@ -249,7 +313,9 @@ fn collect(agent: Prepared, label: &str, sink: &mut Sink<'_>, summary: &mut Mist
         AgentFailure::Eval { error, .. } => {
             tracing::error!("{label}: {error}; no file for this agent")
         }
-        AgentFailure::Output { .. } => tracing::error!("{label}: {failure}"),
+        AgentFailure::Output { .. } | AgentFailure::Deadline { .. } => {
+            tracing::error!("{label}: {failure}")
+        }
     }
     summary.agent_failures.push(failure);
 }
@@ -291,8 +357,18 @@ fn prepare_site(
     now: &Zoned,
     target: &Target,
     keep_site: bool,
+    deadline: Instant,
 ) -> PreparedSite {
     let label = mist::site_label(&site);
+    if Instant::now() >= deadline {
+        return PreparedSite {
+            agents: vec![Prepared::Failed(AgentFailure::Deadline {
+                site: label.clone(),
+            })],
+            label,
+            site: None,
+        };
+    }
     let mut document = serde_json::Map::new();
     document.insert("sites".to_owned(), Value::Array(vec![site]));
     let mut document = Value::Object(document);

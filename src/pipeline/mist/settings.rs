@@ -1,12 +1,28 @@
 //! What a Mist run is given: the original plugin's defaults, the fetch settings both
 //! `monbridge mist` and `pandora_mist` take, and the agent timestamp.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::MistSummary;
 use crate::source::mist::{
-    ApiToken, BaseUrl, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HOST, FetchOptions, MAX_PAGES, Mode, Paging,
+    ApiToken, BaseUrl, CallBudget, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HOST, FetchOptions, MAX_PAGES,
+    Mode, Paging,
 };
+
+/// Response bodies larger than this many megabytes fail by default.
+pub const DEFAULT_MAX_RESPONSE_MB: u64 = 64;
+
+/// A `--plan` value.
+pub fn parse_plan(text: &str) -> Result<Mode, String> {
+    match text {
+        "auto" => Ok(Mode::Auto),
+        "per-site" => Ok(Mode::PerSite),
+        "org-stats" => Ok(Mode::OrgStats),
+        other => Err(format!(
+            "unknown plan `{other}`: auto, per-site or org-stats"
+        )),
+    }
+}
 
 /// The Pandora data server's spool, where the original plugin writes.
 pub const DEFAULT_DATA_DIR: &str = "/var/spool/pandora/data_in";
@@ -23,13 +39,21 @@ pub struct FetchSettings<'a> {
     /// Any API base URL, checked likewise.
     pub api_url: Option<&'a str>,
     pub timeout: u64,
+    pub plan: Mode,
+    /// `--org-stats`, the older spelling of `--plan org-stats`.
     pub org_stats: bool,
+    /// Seconds between two runs (the plugin module's interval).
+    pub interval: u64,
+    pub calls_per_hour: u32,
+    pub max_response_mb: u64,
     pub concurrency: usize,
     pub page_limit: u32,
 }
 
 impl FetchSettings<'_> {
+    /// The fetch options; the run's deadline starts now, so call this first thing.
     pub fn options(&self) -> Result<FetchOptions, String> {
+        let started = Instant::now();
         let base = match (self.api_url, self.host) {
             (Some(url), _) => BaseUrl::from_api_url(url),
             (None, Some(host)) => BaseUrl::from_host(host),
@@ -40,9 +64,15 @@ impl FetchSettings<'_> {
         options.mode = if self.org_stats {
             Mode::OrgStats
         } else {
-            Mode::PerSite
+            self.plan
         };
         options.budget = Duration::from_secs(self.timeout);
+        options.deadline = Some(started + options.budget);
+        options.calls = CallBudget {
+            calls_per_hour: self.calls_per_hour,
+            interval: Duration::from_secs(self.interval),
+        };
+        options.max_response_bytes = self.max_response_mb.saturating_mul(1_000_000);
         options.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
         options.concurrency = self.concurrency;
         options.paging = Paging {

@@ -4,9 +4,9 @@
 //! guard against a file still being written: a half-written file fails to parse twice and
 //! is quarantined as `*_BADXML`. So a data file only ever appears complete, by a rename:
 //!
-//! 1. a temporary file `.<md5>.<random>.tmp` is created in the spool directory itself (a
-//!    rename is atomic only within one filesystem; the leading dot and `.tmp` ending keep
-//!    it out of the server's pattern);
+//! 1. a temporary file `.<md5>.<pid>.<random>.tmp` is created in the spool directory itself
+//!    (a rename is atomic only within one filesystem; the leading dot and `.tmp` ending keep
+//!    it out of the server's pattern; the process id tells a killed run's leftovers);
 //! 2. the body is written, flushed and fsynced, so the rename never exposes data still in
 //!    flight;
 //! 3. it is renamed, without replacing anything, to `<md5 of agent_name>.<unix seconds>.data`
@@ -24,12 +24,13 @@
 //! durable together: every temporary file is written, then one `syncfs` flushes them all,
 //! then they are renamed and the directory is fsynced once. Ten thousand fsyncs would cost
 //! seconds; one costs the same as the data. A batch also sweeps temporary files a run that
-//! was killed before renaming left behind.
+//! was killed before renaming left behind: those whose process is gone, whatever their
+//! modification time says (a clock set back would otherwise keep them for ever).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use md5::{Digest, Md5};
 use tempfile::TempPath;
@@ -90,7 +91,9 @@ where
         });
     }
     let stem = file_stem(agent_name);
-    let prefix = format!(".{stem}.");
+    // The writer's process id in the name lets a later run tell a killed run's leftovers
+    // from a running one's files without trusting modification times.
+    let prefix = format!(".{stem}.{}.", std::process::id());
     let mut temp =
         temp_builder(&prefix)
             .tempfile_in(dir)
@@ -201,6 +204,16 @@ impl SpoolBatch {
     /// per staged file, in staging order. If the flush fails nothing is renamed (and the
     /// temporary files are removed): no file appears that might not survive a crash.
     pub fn commit(self) -> Vec<Result<PathBuf, SpoolError>> {
+        self.commit_until(None)
+    }
+
+    /// [`commit`](Self::commit), renaming nothing once `deadline` has passed: the files
+    /// not yet renamed then are removed and reported as failures.
+    pub fn commit_before(self, deadline: Instant) -> Vec<Result<PathBuf, SpoolError>> {
+        self.commit_until(Some(deadline))
+    }
+
+    fn commit_until(self, deadline: Option<Instant>) -> Vec<Result<PathBuf, SpoolError>> {
         if self.staged.is_empty() {
             return Vec::new();
         }
@@ -226,6 +239,14 @@ impl SpoolBatch {
             .staged
             .into_iter()
             .map(|staged| {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    // Dropping the temporary path removes the file.
+                    return Err(SpoolError::Write {
+                        agent: staged.agent_name,
+                        path: staged.temp.to_path_buf(),
+                        source: io::Error::other("the run's deadline passed before the rename"),
+                    });
+                }
                 rename_under_free_name(
                     staged.temp,
                     &self.dir,
@@ -242,26 +263,33 @@ impl SpoolBatch {
     }
 }
 
-/// Removes `.<md5>.<random>.tmp` files older than [`STALE_TEMP_AGE`]. Failures only log:
-/// a leftover is harmless to the data server, which ignores these names.
-fn sweep_stale_temps(dir: &Path) {
+/// Removes the temporary files of runs that are over: `.<md5>.<pid>.<random>.tmp` files
+/// whose process is gone (or is this one, which has staged nothing yet), and files older
+/// than [`STALE_TEMP_AGE`] (the older `.<md5>.<random>.tmp` names, and a live process id
+/// that was reused). Failures only log: a leftover is harmless to the data server, which
+/// ignores these names.
+pub fn sweep_stale_temps(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let now = SystemTime::now();
+    let own = std::process::id();
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if !is_temp_name(name) {
             continue;
         }
-        let old = entry
-            .metadata()
-            .and_then(|meta| meta.modified())
-            .ok()
-            .and_then(|modified| now.duration_since(modified).ok())
-            .is_some_and(|age| age > STALE_TEMP_AGE);
-        if old {
+        let over = temp_pid(name).is_some_and(|pid| pid == own || !process_alive(pid));
+        let old = || {
+            entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE)
+        };
+        if over || old() {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => {
                     tracing::info!(file = %entry.path().display(), "removed a stale temporary file")
@@ -283,6 +311,26 @@ fn is_temp_name(name: &str) -> bool {
         && rest.len() > 33
         && rest.as_bytes()[32] == b'.'
         && rest[..32].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The writer's process id in a temporary name `.<md5>.<pid>.<random>.tmp`, or `None` for
+/// the older `.<md5>.<random>.tmp`.
+fn temp_pid(name: &str) -> Option<u32> {
+    let inner = name.get(34..)?.strip_suffix(".tmp")?;
+    let (pid, random) = inner.split_once('.')?;
+    if random.is_empty() || random.contains('.') {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` exists. Where `/proc` is not mounted nothing can be told, and
+/// every process counts as alive (the age rule still sweeps).
+fn process_alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Renames a closed temporary file to `<stem>.<seconds + n>.data` for the first free `n`.
@@ -319,7 +367,8 @@ fn rename_under_free_name(
     })
 }
 
-/// Temporary files are `.<md5>.<random>.tmp`: hidden, and outside the server's pattern.
+/// Temporary files are `.<md5>.<pid>.<random>.tmp`: hidden, and outside the server's
+/// pattern.
 fn temp_builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(prefix).suffix(".tmp");
@@ -399,6 +448,87 @@ mod tests {
             format!("{}.1720605901.data", file_stem("a"))
         );
         assert_eq!(std::fs::read_to_string(&paths[1]).unwrap(), "b");
+    }
+
+    #[test]
+    fn temp_names_carry_the_writer_pid() {
+        assert_eq!(
+            temp_pid(".0123456789abcdef0123456789abcdef.4242.Xy12ab.tmp"),
+            Some(4242)
+        );
+        // The older names, without a pid, even when the random part is all digits.
+        assert_eq!(
+            temp_pid(".0123456789abcdef0123456789abcdef.123456.tmp"),
+            None
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let now: jiff::Zoned = "2024-07-10T10:05:00+00:00[UTC]".parse().unwrap();
+        let staged = stage_file(dir.path(), "a", &now, |file| file.write_all(b"x")).unwrap();
+        let name = staged
+            .0
+            .temp
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(is_temp_name(&name), "{name}");
+        assert_eq!(temp_pid(&name), Some(std::process::id()));
+    }
+
+    #[test]
+    fn a_killed_runs_temps_are_swept_whatever_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has ended: its pid names a run that can no longer rename anything.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let future = SystemTime::now() + Duration::from_secs(86_400);
+        let at = |name: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            // In the future: a clock set back since the file was written.
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(future)
+                .unwrap();
+            path
+        };
+        let killed = at(format!(
+            ".0123456789abcdef0123456789abcdef.{dead}.aaaaaa.tmp"
+        ));
+        let ours = at(format!(
+            ".0123456789abcdef0123456789abcdef.{}.bbbbbb.tmp",
+            std::process::id()
+        ));
+        // pid 1 is alive and not ours: a run in flight, kept.
+        let running = at(".0123456789abcdef0123456789abcdef.1.cccccc.tmp".to_owned());
+        let legacy = at(".0123456789abcdef0123456789abcdef.dddddd.tmp".to_owned());
+        let _batch = SpoolBatch::new(dir.path());
+        assert!(!killed.exists(), "a dead process's temporary file is swept");
+        assert!(
+            !ours.exists(),
+            "a leftover under this pid cannot be in flight"
+        );
+        assert!(
+            running.exists(),
+            "a live process's file may still be renamed"
+        );
+        assert!(legacy.exists(), "an unnamed writer's recent file is kept");
+    }
+
+    #[test]
+    fn nothing_is_renamed_after_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: jiff::Zoned = "2024-07-10T10:05:00+00:00[UTC]".parse().unwrap();
+        let mut batch = SpoolBatch::new(dir.path());
+        batch.stage("a", &now, |file| file.write_all(b"x")).unwrap();
+        let results = batch.commit_before(Instant::now());
+        assert_eq!(results.len(), 1);
+        let error = results.into_iter().next().unwrap().unwrap_err();
+        assert!(error.to_string().contains("deadline"), "{error}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP client: token header, time budget, 429 handling, one debug line per request.
 
+use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use super::error::MistError;
 use super::host::BaseUrl;
+use super::project::{Projection, parse_array};
 use super::token::ApiToken;
 
 /// At most this many retries after a 429, as the Mist SDK does.
@@ -26,16 +28,18 @@ const BACKOFF: [Duration; MAX_429_RETRIES as usize] = [
 /// A wall-clock allowance for the whole run, shared by every request.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
-    started: Instant,
+    deadline: Instant,
     total: Duration,
 }
 
 impl Budget {
     pub fn start(total: Duration) -> Budget {
-        Budget {
-            started: Instant::now(),
-            total,
-        }
+        Budget::until(Instant::now() + total, total)
+    }
+
+    /// A budget ending at `deadline`, which was `total` after the run started.
+    pub fn until(deadline: Instant, total: Duration) -> Budget {
+        Budget { deadline, total }
     }
 
     pub fn total(&self) -> Duration {
@@ -43,7 +47,7 @@ impl Budget {
     }
 
     pub fn remaining(&self) -> Duration {
-        self.total.saturating_sub(self.started.elapsed())
+        self.deadline.saturating_duration_since(Instant::now())
     }
 }
 
@@ -99,6 +103,24 @@ impl RawResponse {
     }
 }
 
+impl RawResponse {
+    /// The body as a JSON array of records, each parsed into `each` only (see
+    /// [`super::project`]).
+    pub fn projected_array(&self, each: &Projection) -> Result<Vec<Value>, MistError> {
+        parse_array(&self.body, each).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => MistError::Shape {
+                path: self.path.clone(),
+                expected: "a JSON array",
+                found: e.to_string(),
+            },
+            _ => MistError::Json {
+                path: self.path.clone(),
+                message: e.to_string(),
+            },
+        })
+    }
+}
+
 pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -117,7 +139,11 @@ pub struct ClientConfig {
     pub token: ApiToken,
     /// The whole run's budget; no request outlives it.
     pub budget: Duration,
+    /// When the budget ends (by default `budget` after the client is built).
+    pub deadline: Option<Instant>,
     pub connect_timeout: Duration,
+    /// Bytes a response body may have at most.
+    pub max_response_bytes: u64,
 }
 
 /// A Mist API client, shared by the fetching threads.
@@ -128,6 +154,9 @@ pub struct MistClient {
     authorization: HeaderValue,
     budget: Budget,
     calls: AtomicUsize,
+    /// Requests this run may make at most (see [`MistClient::set_call_cap`]).
+    call_cap: AtomicUsize,
+    max_response_bytes: u64,
 }
 
 impl MistClient {
@@ -150,14 +179,51 @@ impl MistClient {
             base: config.base.clone(),
             token: config.token.clone(),
             authorization,
-            budget: Budget::start(config.budget),
+            budget: match config.deadline {
+                Some(deadline) => Budget::until(deadline, config.budget),
+                None => Budget::start(config.budget),
+            },
             calls: AtomicUsize::new(0),
+            call_cap: AtomicUsize::new(usize::MAX),
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
     /// Requests made so far, retries included.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Caps the requests of the whole run (those made so far included): a request beyond
+    /// it fails with [`MistError::CallCap`] instead of being sent.
+    pub fn set_call_cap(&self, cap: usize) {
+        self.call_cap.store(cap, Ordering::Relaxed);
+    }
+
+    pub fn call_cap(&self) -> usize {
+        self.call_cap.load(Ordering::Relaxed)
+    }
+
+    /// Requests the run may still make.
+    pub fn calls_left(&self) -> usize {
+        self.call_cap().saturating_sub(self.calls())
+    }
+
+    /// Takes one call out of the cap, or says why not.
+    fn take_call(&self, path: &str) -> Result<(), MistError> {
+        let cap = self.call_cap();
+        let taken = self
+            .calls
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |made| {
+                (made < cap).then_some(made + 1)
+            });
+        match taken {
+            Ok(_) => Ok(()),
+            Err(_) => Err(MistError::CallCap {
+                path: path.to_owned(),
+                cap,
+            }),
+        }
     }
 
     /// `GET` of `segments` with `query`: a 2xx response, or a typed error. A 429 is retried
@@ -181,7 +247,7 @@ impl MistClient {
                     budget: self.budget.total(),
                 });
             }
-            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.take_call(&path)?;
             let started = Instant::now();
             let sent = self
                 .http
@@ -203,22 +269,13 @@ impl MistClient {
             };
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().map_err(|e| {
-                if e.is_timeout() {
-                    self.timeout_error(&path)
-                } else {
-                    MistError::Body {
-                        path: path.clone(),
-                        message: error_chain(&e.without_url(), &self.token),
-                    }
-                }
-            });
+            let body = self.read_body(response, &path);
             tracing::debug!(
                 "GET {path} -> {} in {} ms",
                 status.as_u16(),
                 started.elapsed().as_millis()
             );
-            let body = Vec::from(body?);
+            let body = body?;
             if status.is_success() {
                 return Ok(RawResponse {
                     path,
@@ -264,6 +321,46 @@ impl MistClient {
                 }
             }
         }
+    }
+
+    /// The body, read up to the size cap: a larger one fails as soon as it is known to be
+    /// larger (from `Content-Length`, or once one byte more than the cap has come), so a
+    /// hostile or broken server cannot make the run hold more than the cap.
+    fn read_body(
+        &self,
+        mut response: reqwest::blocking::Response,
+        path: &str,
+    ) -> Result<Vec<u8>, MistError> {
+        let cap = self.max_response_bytes;
+        let too_large = || MistError::TooLarge {
+            path: path.to_owned(),
+            cap_bytes: cap,
+        };
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > cap) {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(announced.unwrap_or(0).min(cap) as usize);
+        let read = std::io::Read::take(&mut response, cap.saturating_add(1)).read_to_end(&mut body);
+        if let Err(e) = read {
+            // reqwest's error comes back wrapped in an io::Error.
+            let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                || e.get_ref()
+                    .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                    .is_some_and(reqwest::Error::is_timeout);
+            return Err(if timed_out {
+                self.timeout_error(path)
+            } else {
+                MistError::Body {
+                    path: path.to_owned(),
+                    message: error_chain(&e, &self.token),
+                }
+            });
+        }
+        if body.len() as u64 > cap {
+            return Err(too_large());
+        }
+        Ok(body)
     }
 
     fn timeout_error(&self, path: &str) -> MistError {

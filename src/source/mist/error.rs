@@ -77,6 +77,34 @@ pub enum MistError {
         header: &'static str,
         value: String,
     },
+    #[error(
+        "GET {path}: the response is larger than the {} MB cap (see --max-response-mb)",
+        cap_bytes.div_ceil(1_000_000)
+    )]
+    TooLarge { path: String, cap_bytes: u64 },
+    #[error(
+        "GET {path}: not sent, the run may make at most {cap} API calls (the share of --calls-per-hour for one --interval, or what the site count needs)"
+    )]
+    CallCap { path: String, cap: usize },
+    #[error(
+        "GET {path}: the page holds {items} item(s) where X-Page-Limit {limit} and X-Page-Total {total} announce a full page; stopped rather than trust the paging headers"
+    )]
+    PageLie {
+        path: String,
+        items: usize,
+        limit: u64,
+        total: u64,
+    },
+    #[error(
+        "GET {path}: X-Page-Total {total} at {limit} a page needs {pages} more call(s), but only {left} are left in this run's share of the hourly budget (see --calls-per-hour and --interval)"
+    )]
+    OverBudget {
+        path: String,
+        total: u64,
+        limit: u64,
+        pages: u64,
+        left: usize,
+    },
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 }
@@ -98,6 +126,8 @@ impl MistError {
                 | MistError::Forbidden { .. }
                 | MistError::RateLimited { .. }
                 | MistError::BudgetSpent { .. }
+                | MistError::CallCap { .. }
+                | MistError::OverBudget { .. }
                 | MistError::Client(_)
         )
     }

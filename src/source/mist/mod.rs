@@ -1,6 +1,7 @@
 //! The Juniper Mist cloud API, fetched into the document agent mappings read.
 //!
-//! Two ways to fetch an organisation:
+//! The site list first, then one of two ways to fetch the devices, chosen by [`plan`] to
+//! stay inside the token's hourly budget:
 //! - [`Mode::PerSite`]: the site list, then each site's device stats
 //!   (`/sites/{id}/stats/devices?type=all`), several sites in flight at once. Costs
 //!   `1 + sites` calls (plus pages) and isolates failures to one site.
@@ -24,9 +25,12 @@ mod ordered;
 mod org;
 mod pagination;
 mod per_site;
+mod plan;
+mod project;
 mod token;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -35,7 +39,11 @@ pub use client::{MAX_429_RETRIES, retry_delay};
 pub use document::{DocumentWriter, SiteFailure, site_id, site_label, site_name};
 pub use error::MistError;
 pub use host::{BaseUrl, DEFAULT_HOST, HostError, MIST_API_HOSTS};
-pub use pagination::{DEFAULT_PAGE_LIMIT, MAX_PAGES, PageInfo, Paging, next_page};
+pub use pagination::{
+    DEFAULT_PAGE_LIMIT, MAX_PAGES, PageInfo, Paging, contradicts, next_page, pages_after,
+};
+pub use plan::{CallBudget, DEFAULT_CALLS_PER_HOUR, DEFAULT_INTERVAL, Mode, Plan, choose};
+pub use project::{Project, Projection, parse_array};
 pub use token::{ApiToken, TokenError};
 
 /// The whole run's time budget by default, below the Pandora plugin server's usual limit.
@@ -44,16 +52,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Connection set-up limit; a longer wait means the host is unreachable.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Which calls fetch the devices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// One device-stats call per site.
-    #[default]
-    PerSite,
-    /// Org-wide device stats plus the org inventory.
-    OrgStats,
-}
+/// A response body larger than this fails: a page of 1,000 devices of 8 KB is 8 MB, and
+/// eight requests are in flight at once.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64_000_000;
 
 /// What to fetch and how.
 #[derive(Debug, Clone)]
@@ -64,6 +65,19 @@ pub struct FetchOptions {
     pub mode: Mode,
     /// The whole run's budget: every request's timeout is capped by what is left of it.
     pub budget: Duration,
+    /// When the budget ends; by default `budget` after the fetch starts. Set when the run
+    /// started earlier (rules loaded first), so one deadline covers all of it.
+    pub deadline: Option<Instant>,
+    /// The token's hourly budget and the run's interval: they choose the plan and cap the
+    /// calls of the run.
+    pub calls: CallBudget,
+    /// Bytes a response body may have at most.
+    pub max_response_bytes: u64,
+    /// What to keep of each device record (`None`: all of it).
+    pub devices: Option<Arc<Projection>>,
+    /// What to keep of each site object (`None`: all of it); its `id` and `name` are
+    /// always kept.
+    pub sites: Option<Arc<Projection>>,
     pub connect_timeout: Duration,
     pub paging: Paging,
     /// Sites fetched at once (per-site mode) or built at once (org mode).
@@ -71,7 +85,8 @@ pub struct FetchOptions {
 }
 
 impl FetchOptions {
-    /// Options with the defaults: per-site mode, 15 s, 8 in flight, 1000 items a page.
+    /// Options with the defaults: the plan chosen for 5,000 calls an hour and a run every
+    /// 300 s, 15 s, 8 in flight, 1000 items a page, 64 MB a response.
     pub fn new(base: BaseUrl, token: ApiToken, org_id: &str) -> FetchOptions {
         FetchOptions {
             base,
@@ -79,6 +94,11 @@ impl FetchOptions {
             org_id: org_id.to_owned(),
             mode: Mode::default(),
             budget: DEFAULT_TIMEOUT,
+            deadline: None,
+            calls: CallBudget::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            devices: None,
+            sites: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             paging: Paging::default(),
             concurrency: DEFAULT_CONCURRENCY,
@@ -97,6 +117,10 @@ pub struct FetchReport {
     pub failures: Vec<SiteFailure>,
     /// HTTP requests made, retries and pages included.
     pub calls: usize,
+    /// The plan the devices were fetched with.
+    pub mode: Mode,
+    /// Requests the run was allowed.
+    pub call_cap: usize,
 }
 
 /// A fetch that produced no site at all (the site list or an org-wide list failed).
@@ -128,7 +152,9 @@ pub fn fetch_with<P: Send>(
         base: options.base.clone(),
         token: options.token.clone(),
         budget: options.budget,
+        deadline: options.deadline,
         connect_timeout: options.connect_timeout,
+        max_response_bytes: options.max_response_bytes,
     })
     .map_err(|error| FetchFailure { error, calls: 0 })?;
     tracing::debug!(
@@ -146,20 +172,66 @@ pub fn fetch_with<P: Send>(
         }
         on_site(outcome);
     };
-    let sites = match options.mode {
-        Mode::PerSite => per_site::fetch(&client, options, &prepare, &mut hand_over),
-        Mode::OrgStats => org::fetch(&client, options, &prepare, &mut hand_over),
-    };
-    match sites {
-        Ok(sites) => {
-            report.sites = sites;
-            report.calls = client.calls();
-            Ok(report)
+    // Until the plan is known, the site list alone is held to the run's share.
+    client.set_call_cap(options.calls.per_run());
+    let sites = match list_sites(&client, options) {
+        Ok(sites) => sites,
+        Err(error) => {
+            return Err(FetchFailure {
+                error,
+                calls: client.calls(),
+            });
         }
+    };
+    let plan = plan::choose(options.mode, sites.len(), client.calls(), options.calls);
+    client.set_call_cap(plan.call_cap);
+    log_plan(options, plan, sites.len(), client.calls());
+    report.mode = plan.mode;
+    report.call_cap = plan.call_cap;
+    report.sites = sites.len();
+    let fetched = match plan.mode {
+        Mode::OrgStats => org::fetch(&client, options, sites, &prepare, &mut hand_over),
+        Mode::PerSite | Mode::Auto => {
+            per_site::fetch(&client, options, sites, &prepare, &mut hand_over)
+        }
+    };
+    report.calls = client.calls();
+    match fetched {
+        Ok(()) => Ok(report),
         Err(error) => Err(FetchFailure {
             error,
-            calls: client.calls(),
+            calls: report.calls,
         }),
+    }
+}
+
+fn log_plan(options: &FetchOptions, plan: Plan, sites: usize, site_pages: usize) {
+    let share = options.calls.per_run();
+    let per_site = site_pages + sites;
+    let why = match (options.mode, plan.mode) {
+        (Mode::Auto, Mode::PerSite) => format!(
+            "auto: {sites} site(s) need {per_site} call(s) a run, within the {share} of {} calls/hour over {:.1} runs/hour",
+            options.calls.calls_per_hour,
+            options.calls.runs_per_hour()
+        ),
+        (Mode::Auto, _) => format!(
+            "auto: {sites} site(s) would need {per_site} call(s) a run per site, above the {share} of {} calls/hour over {:.1} runs/hour",
+            options.calls.calls_per_hour,
+            options.calls.runs_per_hour()
+        ),
+        _ => "as asked".to_owned(),
+    };
+    tracing::info!(
+        "plan {} ({why}); at most {} call(s) this run",
+        plan.mode.name(),
+        plan.call_cap
+    );
+    if options.mode == Mode::PerSite && per_site > share {
+        tracing::warn!(
+            "the per-site plan spends {per_site} call(s) a run, above this run's share of {share} ({} calls/hour, a run every {} s): the token will run out within the hour; --plan auto would stay inside it",
+            options.calls.calls_per_hour,
+            options.calls.interval.as_secs()
+        );
     }
 }
 
@@ -188,6 +260,17 @@ pub fn fetch_document(options: &FetchOptions) -> Result<Fetched, FetchFailure> {
 }
 
 /// Every site of the organisation, in API order.
-fn list_sites(client: &MistClient, org_id: &str, paging: Paging) -> Result<Vec<Value>, MistError> {
-    pagination::collect_all(client, &["api", "v1", "orgs", org_id, "sites"], &[], paging)
+fn list_sites(client: &MistClient, options: &FetchOptions) -> Result<Vec<Value>, MistError> {
+    let each = options
+        .sites
+        .as_deref()
+        .map(|sites| sites.clone().with_key("id").with_key("name"));
+    pagination::collect_all(
+        client,
+        &["api", "v1", "orgs", &options.org_id, "sites"],
+        &[],
+        options.paging,
+        options.concurrency,
+        each.as_ref(),
+    )
 }

@@ -1,8 +1,11 @@
 //! Org-stats mode: the org's device stats and inventory, grouped by site.
 //!
-//! Three lists (sites, device stats, inventory) are fetched side by side, each paged to its
-//! end; that is the whole cost whatever the number of sites. Device stats are kept as raw
-//! JSON text until their site is built, so holding the organisation costs its size in bytes.
+//! After the site list, two lists (device stats, inventory) are fetched side by side, their
+//! pages several at a time; that is the whole cost whatever the number of sites. Each page
+//! of device stats is parsed as it arrives, on the thread that fetched it, and its records
+//! kept as compact JSON text grouped by site until their site is built: with a projection
+//! (the fields the rules read) that is about a hundred bytes a device, so memory follows
+//! the projection, not the organisation; without one, the records' own text.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -11,29 +14,33 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::client::MistClient;
+use super::FetchOptions;
+use super::client::{MistClient, RawResponse};
 use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::{Paging, for_each_page};
-use super::{FetchOptions, list_sites};
+use super::pagination::{Paging, map_pages};
+use super::project::{Projection, parse_array_text};
 
-/// Fetches the three lists and hands over every site; returns the number of sites.
+/// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
+    sites: Vec<Value>,
     prepare: &(dyn Fn(Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
-) -> Result<usize, MistError> {
+) -> Result<(), MistError> {
     let org = options.org_id.as_str();
     let paging = options.paging;
-    let (sites, stats, inventory) = std::thread::scope(|scope| {
-        let sites = scope.spawn(|| list_sites(client, org, paging));
-        let stats = scope.spawn(|| device_stats(client, org, paging));
-        let inventory = inventory(client, org, paging);
-        (joined(sites.join()), joined(stats.join()), inventory)
+    // The two lists share the requests in flight.
+    let each = (options.concurrency / 2).max(1);
+    let (stats, inventory) = std::thread::scope(|scope| {
+        let stats =
+            scope.spawn(|| device_stats(client, org, paging, each, options.devices.as_deref()));
+        let inventory = inventory(client, org, paging, each);
+        (joined(stats.join()), inventory)
     });
-    let (sites, mut stats, inventory) = (sites?, stats?, inventory?);
+    let (mut stats, inventory) = (stats?, inventory?);
 
     let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
     for item in inventory {
@@ -85,7 +92,7 @@ pub(super) fn fetch<P: Send>(
         },
         |_, outcome| on_site(outcome),
     );
-    Ok(site_count)
+    Ok(())
 }
 
 /// A site's devices: its device stats parsed, then its inventory devices missing from them.
@@ -119,59 +126,123 @@ struct DeviceKey {
     mac: Option<Value>,
 }
 
-fn device_stats(client: &MistClient, org: &str, paging: Paging) -> Result<GroupedStats, MistError> {
-    let mut grouped = GroupedStats::default();
-    for_each_page(
+/// One device of the org stats: its site, its MAC, and its record as compact JSON text.
+struct DeviceEntry {
+    site: Option<String>,
+    mac: Option<String>,
+    text: Box<str>,
+}
+
+/// Pages of the org device stats, fetched side by side; each page parsed on the thread that
+/// fetched it into the projection (plus the two fields grouping needs), or, without one,
+/// into the records' own text.
+fn device_stats(
+    client: &MistClient,
+    org: &str,
+    paging: Paging,
+    concurrency: usize,
+    projection: Option<&Projection>,
+) -> Result<GroupedStats, MistError> {
+    let each = projection.map(|p| p.clone().with_key("site_id").with_key("mac"));
+    let pages = map_pages(
         client,
         &["api", "v1", "orgs", org, "stats", "devices"],
         &[("type", "all".to_owned())],
         paging,
-        |response| {
-            let not_json = |message: String| MistError::Json {
-                path: response.path.clone(),
-                message,
-            };
-            // Kept as the elements' text, not as values: the org-wide list must be held whole
-            // before it can be grouped by site, and text costs its size in bytes, where
-            // `serde_json::Value`s cost several times that. Each element is parsed whole
-            // later, once, when its site is built.
-            let devices: Vec<&RawValue> =
-                serde_json::from_slice(&response.body).map_err(|e| not_json(e.to_string()))?;
-            for (n, device) in devices.iter().enumerate() {
-                let key: DeviceKey = serde_json::from_str(device.get())
-                    .map_err(|e| not_json(format!("device #{}: {e}", n + 1)))?;
-                if let Some(Value::String(mac)) = key.mac {
-                    grouped.macs.insert(mac);
-                }
-                match key.site_id {
-                    Some(Value::String(site)) => {
-                        grouped
-                            .by_site
-                            .entry(site)
-                            .or_default()
-                            .push(Box::from(device.get()));
-                    }
-                    _ => grouped.without_site += 1,
-                }
-            }
-            Ok(devices.len())
+        concurrency,
+        &|response| match &each {
+            Some(each) => projected_page(&response, each),
+            None => raw_page(&response),
         },
     )?;
+    let mut grouped = GroupedStats::default();
+    for entry in pages.into_iter().flatten() {
+        if let Some(mac) = entry.mac {
+            grouped.macs.insert(mac);
+        }
+        match entry.site {
+            Some(site) => grouped.by_site.entry(site).or_default().push(entry.text),
+            None => grouped.without_site += 1,
+        }
+    }
     Ok(grouped)
+}
+
+fn projected_page(
+    response: &RawResponse,
+    each: &Projection,
+) -> Result<(usize, Vec<DeviceEntry>), MistError> {
+    let texts = parse_array_text(&response.body, each).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => MistError::Shape {
+            path: response.path.clone(),
+            expected: "a JSON array",
+            found: e.to_string(),
+        },
+        _ => MistError::Json {
+            path: response.path.clone(),
+            message: e.to_string(),
+        },
+    })?;
+    let mut entries = Vec::with_capacity(texts.len());
+    for text in texts {
+        // The projected record is short: reading its two keys again costs little.
+        let key: DeviceKey = serde_json::from_str(&text).map_err(|e| MistError::Json {
+            path: response.path.clone(),
+            message: e.to_string(),
+        })?;
+        let field = |value: Option<Value>| match value {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        };
+        entries.push(DeviceEntry {
+            site: field(key.site_id),
+            mac: field(key.mac),
+            text,
+        });
+    }
+    Ok((entries.len(), entries))
+}
+
+fn raw_page(response: &RawResponse) -> Result<(usize, Vec<DeviceEntry>), MistError> {
+    let not_json = |message: String| MistError::Json {
+        path: response.path.clone(),
+        message,
+    };
+    // Kept as the elements' text, not as values: text costs its size in bytes, where
+    // `serde_json::Value`s cost several times that. Each element is parsed whole later,
+    // once, when its site is built.
+    let devices: Vec<&RawValue> =
+        serde_json::from_slice(&response.body).map_err(|e| not_json(e.to_string()))?;
+    let mut entries = Vec::with_capacity(devices.len());
+    for (n, device) in devices.iter().enumerate() {
+        let key: DeviceKey = serde_json::from_str(device.get())
+            .map_err(|e| not_json(format!("device #{}: {e}", n + 1)))?;
+        let text = |value: Option<Value>| match value {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        };
+        entries.push(DeviceEntry {
+            site: text(key.site_id),
+            mac: text(key.mac),
+            text: Box::from(device.get()),
+        });
+    }
+    Ok((entries.len(), entries))
 }
 
 fn inventory(
     client: &MistClient,
     org: &str,
     paging: Paging,
+    concurrency: usize,
 ) -> Result<Vec<InventoryDevice>, MistError> {
-    let mut items = Vec::new();
-    for_each_page(
+    let pages = map_pages(
         client,
         &["api", "v1", "orgs", org, "inventory"],
         &[],
         paging,
-        |response| {
+        concurrency,
+        &|response| {
             let page: Vec<InventoryDevice> = match serde_json::from_slice(&response.body) {
                 Ok(page) => page,
                 // Tell a body that is not JSON from one whose entries have unexpected types.
@@ -189,10 +260,8 @@ fn inventory(
                     });
                 }
             };
-            let count = page.len();
-            items.extend(page);
-            Ok(count)
+            Ok((page.len(), page))
         },
     )?;
-    Ok(items)
+    Ok(pages.into_iter().flatten().collect())
 }

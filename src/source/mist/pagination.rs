@@ -9,6 +9,8 @@ use reqwest::header::HeaderMap;
 
 use super::client::{MistClient, RawResponse};
 use super::error::MistError;
+use super::ordered::ordered_map;
+use super::project::Projection;
 
 /// Items asked per page by default: the API's maximum, so the fewest calls.
 pub const DEFAULT_PAGE_LIMIT: u32 = 1000;
@@ -73,6 +75,23 @@ impl PageInfo {
     }
 }
 
+/// Whether a page contradicts its own headers: it holds fewer items than `X-Page-Limit`
+/// although `X-Page-Total` says more pages follow. A server that does so (a lie, or a
+/// broken proxy) would have the run page on, one call at a time, until the budget is
+/// spent; the run stops instead. A list that shrinks while it is paged does not trip this:
+/// each response's total is counted when it is served.
+pub fn contradicts(info: PageInfo, items: usize) -> bool {
+    (items as u64) < info.limit && info.limit.saturating_mul(info.page) < info.total
+}
+
+/// Calls still needed after the page `info` describes to reach the end of the list.
+pub fn pages_after(info: PageInfo) -> u64 {
+    if info.limit == 0 {
+        return 0;
+    }
+    info.total.div_ceil(info.limit).saturating_sub(info.page)
+}
+
 /// The page to ask for after a page that held `items` items and carried `info`, or `None`
 /// when the list is complete.
 pub fn next_page(info: Option<PageInfo>, items: usize) -> Option<u64> {
@@ -86,68 +105,197 @@ pub fn next_page(info: Option<PageInfo>, items: usize) -> Option<u64> {
     Some(info.page + 1)
 }
 
-/// Pages a list to its end, handing each response to `on_page`, which returns how many
-/// items the page held. Returns the number of pages fetched.
-pub fn for_each_page(
+/// One page, checked against its own headers; with `plan_rest`, also checked that the rest
+/// of the list fits the run's calls and the page cap (`fetched` pages so far), which only
+/// the page the rest is planned from can tell.
+fn fetch_page(
     client: &MistClient,
     segments: &[&str],
     query: &[(&str, String)],
     paging: Paging,
-    mut on_page: impl FnMut(RawResponse) -> Result<usize, MistError>,
-) -> Result<u32, MistError> {
-    let mut page: u64 = 1;
-    let mut pages: u32 = 0;
-    loop {
-        let mut full_query = query.to_vec();
-        full_query.push(("limit", paging.limit.to_string()));
-        full_query.push(("page", page.to_string()));
-        let response = client.get(segments, &full_query)?;
-        let path = response.path.clone();
-        let info = PageInfo::from_headers(&response.headers, &path)?;
-        let items = on_page(response)?;
-        pages += 1;
-        if info.is_none() && items >= paging.limit as usize {
-            tracing::warn!(
-                "GET {path}: a full page without X-Page-* headers; taking it as the whole list"
-            );
-        }
-        let Some(next) = next_page(info, items) else {
-            return Ok(pages);
-        };
-        if next <= page {
-            // The server did not move to the page asked for: paging on could loop forever.
-            return Err(MistError::BadHeader {
-                path,
-                header: "X-Page-Page",
-                value: (next - 1).to_string(),
-            });
-        }
-        if pages >= paging.max_pages {
-            return Err(MistError::TooManyPages {
-                path,
-                max_pages: paging.max_pages,
-                total: info.map_or(0, |i| i.total),
-            });
-        }
-        page = next;
+    page: u64,
+    fetched: u32,
+    plan_rest: bool,
+) -> Result<(RawResponse, Option<PageInfo>), MistError> {
+    let mut full_query = query.to_vec();
+    full_query.push(("limit", paging.limit.to_string()));
+    full_query.push(("page", page.to_string()));
+    let response = client.get(segments, &full_query)?;
+    let info = PageInfo::from_headers(&response.headers, &response.path)?;
+    let Some(info) = info else {
+        return Ok((response, None));
+    };
+    if info.page != page {
+        // The server did not answer the page asked for: paging on could loop for ever.
+        return Err(MistError::BadHeader {
+            path: response.path,
+            header: "X-Page-Page",
+            value: info.page.to_string(),
+        });
     }
+    if plan_rest {
+        // Before the body is parsed: the check costs nothing, and a list the run cannot
+        // finish is not worth parsing.
+        let needed = pages_after(info);
+        let left = client.calls_left();
+        if needed > left as u64 {
+            return Err(MistError::OverBudget {
+                path: response.path,
+                total: info.total,
+                limit: info.limit,
+                pages: needed,
+                left,
+            });
+        }
+        if needed >= u64::from(paging.max_pages.saturating_sub(fetched)) {
+            return Err(MistError::TooManyPages {
+                path: response.path,
+                max_pages: paging.max_pages,
+                total: info.total,
+            });
+        }
+    }
+    Ok((response, Some(info)))
 }
 
-/// Every item of a list whose pages are JSON arrays, in order.
+/// A parsed page, and what paging on needs of it.
+struct Page<T> {
+    info: Option<PageInfo>,
+    items: usize,
+    value: T,
+    path: String,
+}
+
+/// Fetches and parses one page; fails if the page contradicts its headers.
+#[allow(clippy::too_many_arguments)]
+fn page<T>(
+    client: &MistClient,
+    segments: &[&str],
+    query: &[(&str, String)],
+    paging: Paging,
+    number: u64,
+    fetched: u32,
+    plan_rest: bool,
+    parse: &(dyn Fn(RawResponse) -> Result<(usize, T), MistError> + Sync),
+) -> Result<Page<T>, MistError> {
+    let (response, info) = fetch_page(client, segments, query, paging, number, fetched, plan_rest)?;
+    let path = response.path.clone();
+    let (items, value) = parse(response)?;
+    if let Some(info) = info
+        && contradicts(info, items)
+    {
+        return Err(MistError::PageLie {
+            path,
+            items,
+            limit: info.limit,
+            total: info.total,
+        });
+    }
+    if info.is_none() && items >= paging.limit as usize {
+        tracing::warn!(
+            "GET {path}: a full page without X-Page-* headers; taking it as the whole list"
+        );
+    }
+    Ok(Page {
+        info,
+        items,
+        value,
+        path,
+    })
+}
+
+/// Pages a list to its end and returns what `parse` made of each page, in page order.
+/// `parse` returns the number of items a page held and its result.
+///
+/// The first page's headers tell how many pages follow; those are fetched `concurrency` at
+/// a time (each parsed on the thread that fetched it), as a download tool would. Should
+/// the last of them say the list grew meanwhile, paging goes on one page at a time.
+pub fn map_pages<T: Send>(
+    client: &MistClient,
+    segments: &[&str],
+    query: &[(&str, String)],
+    paging: Paging,
+    concurrency: usize,
+    parse: &(dyn Fn(RawResponse) -> Result<(usize, T), MistError> + Sync),
+) -> Result<Vec<T>, MistError> {
+    let first = page(client, segments, query, paging, 1, 0, true, parse)?;
+    let mut last = (first.info, first.items, first.path);
+    let mut values = vec![first.value];
+    let announced = match first.info {
+        Some(info) if next_page(first.info, first.items).is_some() => pages_after(info),
+        _ => 0,
+    };
+    if announced > 0 {
+        let rest = usize::try_from(announced).unwrap_or(usize::MAX);
+        let mut failure: Option<MistError> = None;
+        // Set by the first failure so the pages not yet started are not fetched.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let concurrency = concurrency.max(1);
+        ordered_map(
+            rest,
+            concurrency,
+            concurrency * 2,
+            |index| {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+                let number = index as u64 + 2;
+                let result = page(client, segments, query, paging, number, 0, false, parse);
+                if result.is_err() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some((number, result))
+            },
+            |_, outcome| match outcome {
+                _ if failure.is_some() => {}
+                None => {}
+                Some((_, Err(error))) => failure = Some(error),
+                Some((_, Ok(page))) => {
+                    last = (page.info, page.items, page.path);
+                    values.push(page.value);
+                }
+            },
+        );
+        if let Some(error) = failure {
+            return Err(error);
+        }
+    }
+    let mut fetched = u32::try_from(values.len()).unwrap_or(u32::MAX);
+    // Each page answered the number asked for, so `next` always moves forward.
+    while let Some(next) = next_page(last.0, last.1) {
+        if fetched >= paging.max_pages {
+            return Err(MistError::TooManyPages {
+                path: last.2,
+                max_pages: paging.max_pages,
+                total: last.0.map_or(0, |i| i.total),
+            });
+        }
+        let more = page(client, segments, query, paging, next, fetched, true, parse)?;
+        last = (more.info, more.items, more.path);
+        values.push(more.value);
+        fetched += 1;
+    }
+    Ok(values)
+}
+
+/// Every item of a list whose pages are JSON arrays, in order; each item parsed into
+/// `each` only, when given.
 pub fn collect_all(
     client: &MistClient,
     segments: &[&str],
     query: &[(&str, String)],
     paging: Paging,
+    concurrency: usize,
+    each: Option<&Projection>,
 ) -> Result<Vec<serde_json::Value>, MistError> {
-    let mut items = Vec::new();
-    for_each_page(client, segments, query, paging, |response| {
-        let page = response.json_array()?;
-        let count = page.len();
-        items.extend(page);
-        Ok(count)
+    let pages = map_pages(client, segments, query, paging, concurrency, &|response| {
+        let page = match each {
+            Some(each) => response.projected_array(each)?,
+            None => response.json_array()?,
+        };
+        Ok((page.len(), page))
     })?;
-    Ok(items)
+    Ok(pages.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -190,6 +338,23 @@ mod tests {
         assert_eq!(next_page(None, 100), None);
         assert_eq!(next_page(info(500, 0, 1), 10), None);
         assert_eq!(next_page(info(u64::MAX, u64::MAX, 2), 1), None);
+    }
+
+    #[test]
+    fn a_short_page_before_the_end_contradicts_its_headers() {
+        let page = |total, limit, page| PageInfo { total, limit, page };
+        // A million items claimed, one served: a lie that would cost a call per item.
+        assert!(contradicts(page(1_000_000, 1000, 1), 1));
+        assert!(contradicts(page(193, 100, 1), 0));
+        // The last page may be short, and a full page is never a contradiction.
+        assert!(!contradicts(page(193, 100, 2), 93));
+        assert!(!contradicts(page(193, 100, 1), 100));
+        assert!(!contradicts(page(1_000_000, 1, 1), 1));
+        // Calls still needed after a page.
+        assert_eq!(pages_after(page(193, 100, 1)), 1);
+        assert_eq!(pages_after(page(193, 100, 2)), 0);
+        assert_eq!(pages_after(page(1_000_000, 1, 1)), 999_999);
+        assert_eq!(pages_after(page(10, 0, 1)), 0);
     }
 
     #[test]

@@ -4,21 +4,21 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
+use super::FetchOptions;
 use super::client::MistClient;
 use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::{Paging, collect_all};
-use super::{FetchOptions, list_sites};
+use super::pagination::collect_all;
 
-/// Fetches every site's devices; returns the number of sites.
+/// Fetches the devices of every site of `sites`.
 pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
+    sites: Vec<Value>,
     prepare: &(dyn Fn(Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
-) -> Result<usize, MistError> {
-    let sites = list_sites(client, &options.org_id, options.paging)?;
+) -> Result<(), MistError> {
     let ids: Vec<Option<String>> = sites
         .iter()
         .map(|s| site_id(s).map(str::to_owned))
@@ -39,7 +39,7 @@ pub(super) fn fetch<P: Send>(
                 (Some(_), Some(reason)) => {
                     Err(format!("not fetched after an earlier failure: {reason}"))
                 }
-                (Some(id), None) => site_devices(client, id, options.paging).map_err(|error| {
+                (Some(id), None) => site_devices(client, id, options).map_err(|error| {
                     if error.is_fatal() {
                         let _ = fatal.set(error.to_string());
                     }
@@ -50,7 +50,7 @@ pub(super) fn fetch<P: Send>(
         },
         |_, outcome| on_site(outcome),
     );
-    Ok(ids.len())
+    Ok(())
 }
 
 /// The site object out of its slot (a poisoned lock only means another thread panicked).
@@ -61,16 +61,20 @@ fn take_site(slot: &Mutex<Value>) -> Value {
     }
 }
 
-/// Device stats of one site, every type, every page.
+/// Device stats of one site, every type, every page, each device parsed into the
+/// projection when there is one.
 fn site_devices(
     client: &MistClient,
     site_id: &str,
-    paging: Paging,
+    options: &FetchOptions,
 ) -> Result<Vec<Value>, MistError> {
     collect_all(
         client,
         &["api", "v1", "sites", site_id, "stats", "devices"],
         &[("type", "all".to_owned())],
-        paging,
+        options.paging,
+        // Sites are already fetched side by side; a site's pages come one at a time.
+        1,
+        options.devices.as_deref(),
     )
 }
