@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::mpsc::{self, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 
 use serde_json::{Value, json};
 
@@ -139,6 +139,8 @@ pub fn run<R: Read + Send>(
         rejects,
         summary: Summary::default(),
         waiting: Vec::new(),
+        done: Vec::new(),
+        give_back: None,
     };
     if report.sender.is_inform() {
         let mut reader = AuditReader::new(input);
@@ -151,7 +153,9 @@ pub fn run<R: Read + Send>(
     }
     std::thread::scope(|scope| {
         let (chunks, received) = mpsc::sync_channel::<Vec<Work>>(CHANNEL_CHUNKS);
-        let reading = scope.spawn(move || read_work(input, rules, params, &chunks));
+        let (given_back, returned) = mpsc::channel();
+        report.give_back = Some(given_back);
+        let reading = scope.spawn(move || read_work(input, rules, params, &chunks, &returned));
         loop {
             let chunk = match received.try_recv() {
                 Ok(chunk) => chunk,
@@ -221,6 +225,7 @@ fn read_work<R: Read>(
     rules: &RuleSet,
     params: &Params,
     chunks: &SyncSender<Vec<Work>>,
+    returned: &Receiver<Vec<Waiting>>,
 ) -> io::Result<()> {
     let chunk = RefCell::new(Vec::with_capacity(CHUNK));
     let hand_on = || {
@@ -231,7 +236,13 @@ fn read_work<R: Read>(
         // The sending side only hangs up when it stopped on an error of its own.
         chunks
             .send(full)
-            .map_err(|_| io::Error::other("the sending side stopped"))
+            .map_err(|_| io::Error::other("the sending side stopped"))?;
+        // What was made here is freed here: memory freed by another thread than the one
+        // that allocated it costs glibc's malloc far more.
+        while let Ok(done) = returned.try_recv() {
+            drop(done);
+        }
+        Ok(())
     };
     let mut reader = AuditReader::new(BeforeRead {
         input,
@@ -277,12 +288,15 @@ struct Report<'a> {
     summary: Summary,
     /// Audits whose traps are queued (or that wait behind such audits), in input order.
     waiting: Vec<Waiting>,
+    /// Audits reported, to be freed by the thread that made them (`give_back`).
+    done: Vec<Waiting>,
+    give_back: Option<mpsc::Sender<Vec<Waiting>>>,
 }
 
 struct Waiting {
     work: Work,
-    /// The rules of the traps queued, in order; their results follow the ones before.
-    queued: Vec<std::sync::Arc<str>>,
+    /// The traps queued, in order; their results follow the ones before.
+    queued: Vec<Trap>,
     /// Errors of bindings that failed and of traps that could not be encoded.
     errors: Vec<String>,
 }
@@ -315,7 +329,7 @@ impl Report<'_> {
                 continue;
             }
             match self.sender.queue_trap(&trap) {
-                Ok(()) => queued.push(trap.rule),
+                Ok(()) => queued.push(trap),
                 Err(error) => errors.push(format!("trap `{}`: {error}", trap.rule)),
             }
         }
@@ -341,14 +355,22 @@ impl Report<'_> {
         let targets = self.sender.destinations().count();
         let mut results = results.chunks(targets.max(1));
         for waiting in std::mem::take(&mut self.waiting) {
-            self.report(waiting, &mut results)?;
+            self.report(&waiting, &mut results)?;
+            self.done.push(waiting);
+        }
+        if self.done.len() >= CHUNK {
+            let done = std::mem::take(&mut self.done);
+            if let Some(give_back) = &self.give_back {
+                // A reading thread that ended frees nothing more: drop them here.
+                let _ = give_back.send(done);
+            }
         }
         Ok(())
     }
 
     fn report<'r>(
         &mut self,
-        waiting: Waiting,
+        waiting: &Waiting,
         results: &mut impl Iterator<Item = &'r [Result<(), DeliveryError>]>,
     ) -> Result<(), RunError> {
         let Waiting {
@@ -361,26 +383,26 @@ impl Report<'_> {
             Work::Undecodable { number, error, raw } => {
                 tracing::error!("input item {number}: rejected: {error}");
                 self.summary.rejected += 1;
-                self.rejects
-                    .record(&error.to_string(), &raw.map_or(Value::Null, Value::String))?;
+                let raw = raw.clone().map_or(Value::Null, Value::String);
+                self.rejects.record(&error.to_string(), &raw)?;
                 return Ok(());
             }
             Work::Evaluated {
                 number,
                 audit,
                 outcome,
-            } => (number, audit, outcome),
+            } => (*number, audit, outcome),
         };
         if matches!(outcome, Outcome::Unmatched) {
             tracing::warn!(
                 "{}: no trap binding matched",
-                audit::label(Some(number), &audit)
+                audit::label(Some(number), audit)
             );
             self.summary.unmatched += 1;
             return Ok(());
         }
         let logs = tracing::enabled!(tracing::Level::INFO);
-        for rule in &queued {
+        for Trap { rule, .. } in queued {
             let deliveries = results.next().unwrap_or_default();
             self.summary.notifications += 1;
             for (target, result) in deliveries.iter().enumerate() {
@@ -389,7 +411,7 @@ impl Report<'_> {
                     Ok(()) => {
                         self.summary.sent += 1;
                         if logs {
-                            let label = audit::label(Some(number), &audit);
+                            let label = audit::label(Some(number), audit);
                             tracing::info!(
                                 "{label}: trap `{rule}` sent to {destination} (1 attempt(s))"
                             );
@@ -397,7 +419,7 @@ impl Report<'_> {
                     }
                     Err(error) => {
                         self.summary.failed += 1;
-                        let label = audit::label(Some(number), &audit);
+                        let label = audit::label(Some(number), audit);
                         tracing::error!(
                             "{label}: trap `{rule}` not delivered to {destination}: {error}"
                         );
@@ -409,10 +431,10 @@ impl Report<'_> {
             self.summary.matched += 1;
         } else {
             let error = errors.join("; ");
-            let label = audit::label(Some(number), &audit);
+            let label = audit::label(Some(number), audit);
             tracing::error!("{label}: rejected: {error}");
             self.summary.rejected += 1;
-            self.rejects.record(&error, &audit)?;
+            self.rejects.record(&error, audit)?;
         }
         Ok(())
     }
