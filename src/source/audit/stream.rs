@@ -186,16 +186,10 @@ impl<R: Read> AuditReader<R> {
             }
             return Ok(true);
         }
-        // A truncated JSON line followed by good ones: the first line alone is the error.
-        self.pending.push_back(Decoded {
-            result: Err(AuditError::new(
-                position,
-                AuditErrorKind::TruncatedJson {
-                    detail: "the line ends inside this value".to_owned(),
-                },
-            )),
-            raw: Some(self.text(0, first_end)),
-        });
+        // A truncated JSON line followed by good ones: the first line alone is the error
+        // (as the parser words it for that line).
+        let decoded = self.decode(0, first_end, position, true);
+        self.pending.extend(decoded);
         let after_first = self.after_line(0);
         self.consume(after_first, 1);
         Ok(true)
