@@ -106,10 +106,24 @@ impl<R: Read> AuditReader<R> {
             self.consume(next, 1);
             return Ok(true);
         }
+        let opens = matches!(text[0], b'{' | b'[');
+        // The line on its own first: a complete JSON line, the common case, needs no scan.
+        let decoded = self.decode(0, content, Position::line(self.line), true);
+        let cut_short = matches!(
+            decoded.as_slice(),
+            [Decoded {
+                result: Err(AuditError {
+                    kind: AuditErrorKind::TruncatedJson { .. },
+                    ..
+                }),
+                ..
+            }]
+        );
         let mut scan = Scan::default();
-        scan.feed(text);
-        if !matches!(text[0], b'{' | b'[') || scan.is_complete() {
-            let decoded = self.decode(0, content, Position::line(self.line), true);
+        if opens && cut_short {
+            scan.feed(text);
+        }
+        if !opens || !cut_short || scan.is_complete() {
             self.pending.extend(decoded);
             self.consume(next, 1);
             return Ok(true);
