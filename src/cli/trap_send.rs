@@ -4,13 +4,14 @@
 //! SNMPv3 passphrases come from the environment or a file named on the command line, never
 //! from the command line itself (argv is visible to every user of the machine).
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, EXIT_DATA, EXIT_OK, RulesArgs, params_from, parse_key_value, read_input};
-use crate::pipeline::trap::{self, RejectLog};
+use super::{CliError, EXIT_DATA, EXIT_OK, RulesArgs, params_from, parse_key_value};
+use crate::pipeline::trap::{self, RejectLog, RunError};
 use crate::sink::snmp::usm::{
     AuthProtocol, EngineId, LocalEngine, PrivProtocol, SettingNames, V3Settings, default_engine_id,
     default_state_dir,
@@ -225,23 +226,46 @@ pub fn run(args: &TrapSendArgs) -> Result<u8, CliError> {
         other => CliError::Usage(other.to_string()),
     })?;
     let rules = args.rules.load()?;
-    let input = read_input(&args.input)?;
+    let input = open_input(&args.input)?;
     let mut rejects = match &args.reject {
         Some(path) => RejectLog::to_file(path),
         None => RejectLog::none(),
     };
     let summary = trap::run(
-        &input,
+        input,
         &rules,
         &params_from(&args.params),
         &mut sender,
         &mut rejects,
     )
-    .map_err(|error| CliError::Internal(error.to_string()))?;
+    .map_err(|error| match error {
+        RunError::Read(error) => {
+            CliError::Data(format!("cannot read {}: {error}", input_name(&args.input)))
+        }
+        RunError::Reject(error) => CliError::Internal(error.to_string()),
+    })?;
     eprintln!("{summary}");
     Ok(if summary.is_success() {
         EXIT_OK
     } else {
         EXIT_DATA
     })
+}
+
+/// The input, read as a stream: the file, or stdin for `-`.
+fn open_input(path: &Path) -> Result<Box<dyn Read + Send>, CliError> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    std::fs::File::open(path)
+        .map(|file| Box::new(file) as Box<dyn Read + Send>)
+        .map_err(|e| CliError::Data(format!("cannot read {}: {e}", path.display())))
+}
+
+fn input_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
 }

@@ -4,8 +4,11 @@
 //! which fails, is logged and written to the reject log; an audit no binding matches is counted and
 //! logged; every delivery failure is logged and counted.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::io::{self, Read};
 use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 
 use serde_json::{Value, json};
 
@@ -14,8 +17,8 @@ use crate::files::{AppendError, JsonLines};
 use crate::lang::Params;
 use crate::lang::RuleSet;
 use crate::record::Trap;
-use crate::sink::snmp::{Delivery, Sender};
-use crate::source::audit::decode_input;
+use crate::sink::snmp::{Delivery, DeliveryError, Sender};
+use crate::source::audit::{AuditError, AuditReader, Decoded};
 
 /// Counts for the one-line report at the end of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,61 +104,347 @@ impl RejectLog {
     }
 }
 
+/// Why a run stopped before the end of its input.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The reject log could no longer be written.
+    #[error(transparent)]
+    Reject(#[from] AppendError),
+    /// The input could not be read.
+    #[error("cannot read the input: {0}")]
+    Read(#[source] io::Error),
+}
+
 /// Runs the job over one input: every audit through the rules, every notification to every
 /// destination of `sender`. Counts follow the partial-failure rule of [`audit`]: an audit
 /// with a binding that fails (or a notification that cannot be encoded) is rejected, while
 /// the notifications of its other bindings are still sent.
-pub fn run(
-    input: &[u8],
+///
+/// The input is read as a stream ([`AuditReader`]), so memory stays flat whatever its size.
+/// Traps are made on a reading thread (decode, evaluate) and encoded and sent on this one,
+/// in batches; an audit's outcome is logged, counted and written to the reject log only once
+/// the batch holding its traps has left, in input order, so what a run reports was done. A
+/// batch leaves when it is full or when nothing more has been read yet, so an audit written
+/// to a pipe does not wait for the next one. Informs, each an exchange with the managers,
+/// are sent one at a time.
+pub fn run<R: Read + Send>(
+    input: R,
     rules: &RuleSet,
     params: &Params,
     sender: &mut Sender,
     rejects: &mut RejectLog,
-) -> Result<Summary, AppendError> {
-    let mut summary = Summary::default();
-    let items = decode_input(input);
-    let raw_items = RawItems::new(input, items.len());
-    for (position, item) in items.into_iter().enumerate() {
-        summary.audits += 1;
-        let number = position + 1;
-        let audit = match item {
-            Ok(audit) => audit,
-            Err(error) => {
-                tracing::error!("input item {number}: rejected: {error}");
-                summary.rejected += 1;
-                rejects.record(&error.to_string(), &raw_items.get(position))?;
-                continue;
+) -> Result<Summary, RunError> {
+    let mut report = Report {
+        sender,
+        rejects,
+        summary: Summary::default(),
+        waiting: Vec::new(),
+        done: Vec::new(),
+        give_back: None,
+    };
+    if report.sender.is_inform() {
+        let mut reader = AuditReader::new(input);
+        let mut number = 0;
+        while let Some(decoded) = reader.next_audit().map_err(RunError::Read)? {
+            number += 1;
+            report.take(make_work(number, decoded, rules, params))?;
+        }
+        return Ok(report.summary);
+    }
+    std::thread::scope(|scope| {
+        let (chunks, received) = mpsc::sync_channel::<Vec<Work>>(CHANNEL_CHUNKS);
+        let (given_back, returned) = mpsc::channel();
+        report.give_back = Some(given_back);
+        let reading = scope.spawn(move || read_work(input, rules, params, &chunks, &returned));
+        loop {
+            let chunk = match received.try_recv() {
+                Ok(chunk) => chunk,
+                Err(TryRecvError::Empty) => {
+                    // Nothing more read yet: what is queued leaves now.
+                    report.flush()?;
+                    match received.recv() {
+                        Ok(chunk) => chunk,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            for work in chunk {
+                report.take(work)?;
             }
+        }
+        report.flush()?;
+        match reading.join() {
+            Ok(result) => result.map_err(RunError::Read)?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        Ok(report.summary)
+    })
+}
+
+/// Audits handed from the reading thread to the sending one at a time, at most.
+const CHUNK: usize = 64;
+/// Chunks on their way between the threads, at most: this bounds the memory between them.
+const CHANNEL_CHUNKS: usize = 16;
+/// Traps sent together, at most.
+const BATCH: usize = 64;
+
+/// What the rules made of one input item.
+enum Work {
+    Undecodable {
+        number: usize,
+        error: AuditError,
+        raw: Option<String>,
+    },
+    Evaluated {
+        number: usize,
+        audit: Value,
+        outcome: Outcome,
+    },
+}
+
+fn make_work(number: usize, decoded: Decoded, rules: &RuleSet, params: &Params) -> Work {
+    match decoded.result {
+        Ok(audit) => Work::Evaluated {
+            number,
+            outcome: audit::evaluate(rules, params, &audit),
+            audit,
+        },
+        Err(error) => Work::Undecodable {
+            number,
+            error,
+            raw: decoded.raw,
+        },
+    }
+}
+
+/// The reading thread: decodes and evaluates every item, and hands the results on in chunks,
+/// a chunk as soon as it is full or before a read that may wait for more input.
+fn read_work<R: Read>(
+    input: R,
+    rules: &RuleSet,
+    params: &Params,
+    chunks: &SyncSender<Vec<Work>>,
+    returned: &Receiver<Vec<Waiting>>,
+) -> io::Result<()> {
+    let chunk = RefCell::new(Vec::with_capacity(CHUNK));
+    let hand_on = || {
+        let full = std::mem::replace(&mut *chunk.borrow_mut(), Vec::with_capacity(CHUNK));
+        if full.is_empty() {
+            return Ok(());
+        }
+        // The sending side only hangs up when it stopped on an error of its own.
+        chunks
+            .send(full)
+            .map_err(|_| io::Error::other("the sending side stopped"))?;
+        // What was made here is freed here: memory freed by another thread than the one
+        // that allocated it costs glibc's malloc far more.
+        while let Ok(done) = returned.try_recv() {
+            drop(done);
+        }
+        Ok(())
+    };
+    let mut reader = AuditReader::new(BeforeRead {
+        input,
+        before: &hand_on,
+    });
+    let mut number = 0;
+    while let Some(decoded) = reader.next_audit()? {
+        number += 1;
+        let work = make_work(number, decoded, rules, params);
+        let full = {
+            let mut chunk = chunk.borrow_mut();
+            chunk.push(work);
+            chunk.len() >= CHUNK
         };
-        let label = audit::label(Some(number), &audit);
-        let (traps, eval_errors) = match audit::evaluate(rules, params, &audit) {
-            Outcome::Unmatched => {
-                tracing::warn!("{label}: no trap binding matched");
-                summary.unmatched += 1;
-                continue;
-            }
-            Outcome::Matched {
-                notifications,
-                errors,
-            } => (notifications, errors),
+        if full {
+            hand_on()?;
+        }
+    }
+    match hand_on() {
+        // The sending side reports its own error.
+        Err(_) => Ok(()),
+        ok => ok,
+    }
+}
+
+/// A reader that calls `before` ahead of every read of `input`.
+struct BeforeRead<'a, R, F> {
+    input: R,
+    before: &'a F,
+}
+
+impl<R: Read, F: Fn() -> io::Result<()>> Read for BeforeRead<'_, R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (self.before)()?;
+        self.input.read(buf)
+    }
+}
+
+/// The sending side: queues each audit's traps, and reports each audit once its traps left.
+struct Report<'a> {
+    sender: &'a mut Sender,
+    rejects: &'a mut RejectLog,
+    summary: Summary,
+    /// Audits whose traps are queued (or that wait behind such audits), in input order.
+    waiting: Vec<Waiting>,
+    /// Audits reported, to be freed by the thread that made them (`give_back`).
+    done: Vec<Waiting>,
+    give_back: Option<mpsc::Sender<Vec<Waiting>>>,
+}
+
+struct Waiting {
+    work: Work,
+    /// The traps queued, in order; their results follow the ones before.
+    queued: Vec<Trap>,
+    /// Errors of bindings that failed and of traps that could not be encoded.
+    errors: Vec<String>,
+}
+
+impl Report<'_> {
+    fn take(&mut self, mut work: Work) -> Result<(), RunError> {
+        let (traps, mut errors): (Vec<Trap>, Vec<String>) = match &mut work {
+            Work::Evaluated {
+                outcome:
+                    Outcome::Matched {
+                        notifications,
+                        errors,
+                    },
+                ..
+            } => (
+                std::mem::take(notifications),
+                errors.iter().map(ToString::to_string).collect(),
+            ),
+            _ => (Vec::new(), Vec::new()),
         };
-        let mut errors: Vec<String> = eval_errors.iter().map(ToString::to_string).collect();
+        let mut queued = Vec::with_capacity(traps.len());
         for trap in traps {
-            match sender.send(&trap) {
-                Ok(deliveries) => deliver(&mut summary, &label, &trap, &deliveries),
+            if self.sender.is_inform() {
+                match self.sender.send(&trap) {
+                    Ok(deliveries) => {
+                        deliver(&mut self.summary, &work_label(&work), &trap, &deliveries);
+                    }
+                    Err(error) => errors.push(format!("trap `{}`: {error}", trap.rule)),
+                }
+                continue;
+            }
+            match self.sender.queue_trap(&trap) {
+                Ok(()) => queued.push(trap),
                 Err(error) => errors.push(format!("trap `{}`: {error}", trap.rule)),
             }
         }
+        self.waiting.push(Waiting {
+            work,
+            queued,
+            errors,
+        });
+        // With nothing queued, nothing is waiting to leave: report at once.
+        if self.sender.queued() >= BATCH || self.sender.queued() == 0 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued, then reports every audit waiting, in order.
+    fn flush(&mut self) -> Result<(), RunError> {
+        let results = if self.sender.queued() > 0 {
+            self.sender.flush()
+        } else {
+            Vec::new()
+        };
+        let targets = self.sender.destinations().count();
+        let mut results = results.chunks(targets.max(1));
+        for waiting in std::mem::take(&mut self.waiting) {
+            self.report(&waiting, &mut results)?;
+            self.done.push(waiting);
+        }
+        if self.done.len() >= CHUNK {
+            let done = std::mem::take(&mut self.done);
+            if let Some(give_back) = &self.give_back {
+                // A reading thread that ended frees nothing more: drop them here.
+                let _ = give_back.send(done);
+            }
+        }
+        Ok(())
+    }
+
+    fn report<'r>(
+        &mut self,
+        waiting: &Waiting,
+        results: &mut impl Iterator<Item = &'r [Result<(), DeliveryError>]>,
+    ) -> Result<(), RunError> {
+        let Waiting {
+            work,
+            queued,
+            errors,
+        } = waiting;
+        self.summary.audits += 1;
+        let (number, audit, outcome) = match work {
+            Work::Undecodable { number, error, raw } => {
+                tracing::error!("input item {number}: rejected: {error}");
+                self.summary.rejected += 1;
+                let raw = raw.clone().map_or(Value::Null, Value::String);
+                self.rejects.record(&error.to_string(), &raw)?;
+                return Ok(());
+            }
+            Work::Evaluated {
+                number,
+                audit,
+                outcome,
+            } => (*number, audit, outcome),
+        };
+        if matches!(outcome, Outcome::Unmatched) {
+            tracing::warn!(
+                "{}: no trap binding matched",
+                audit::label(Some(number), audit)
+            );
+            self.summary.unmatched += 1;
+            return Ok(());
+        }
+        let logs = tracing::enabled!(tracing::Level::INFO);
+        for Trap { rule, .. } in queued {
+            let deliveries = results.next().unwrap_or_default();
+            self.summary.notifications += 1;
+            for (target, result) in deliveries.iter().enumerate() {
+                let destination = self.sender.destination(target);
+                match result {
+                    Ok(()) => {
+                        self.summary.sent += 1;
+                        if logs {
+                            let label = audit::label(Some(number), audit);
+                            tracing::info!(
+                                "{label}: trap `{rule}` sent to {destination} (1 attempt(s))"
+                            );
+                        }
+                    }
+                    Err(error) => {
+                        self.summary.failed += 1;
+                        let label = audit::label(Some(number), audit);
+                        tracing::error!(
+                            "{label}: trap `{rule}` not delivered to {destination}: {error}"
+                        );
+                    }
+                }
+            }
+        }
         if errors.is_empty() {
-            summary.matched += 1;
+            self.summary.matched += 1;
         } else {
             let error = errors.join("; ");
+            let label = audit::label(Some(number), audit);
             tracing::error!("{label}: rejected: {error}");
-            summary.rejected += 1;
-            rejects.record(&error, &audit)?;
+            self.summary.rejected += 1;
+            self.rejects.record(&error, audit)?;
         }
+        Ok(())
     }
-    Ok(summary)
+}
+
+fn work_label(work: &Work) -> String {
+    match work {
+        Work::Evaluated { number, audit, .. } => audit::label(Some(*number), audit),
+        Work::Undecodable { number, .. } => format!("input item {number}"),
+    }
 }
 
 /// Counts and logs what became of one notification at each destination.
@@ -192,56 +481,9 @@ fn deliver(summary: &mut Summary, label: &str, trap: &Trap, deliveries: &[Delive
     }
 }
 
-/// The raw text of each input item, for the reject log of items that did not decode.
-/// The decoder reports errors without their text, so this recovers it where the input's
-/// layout makes it certain: a single item is the whole input; when the input has exactly as
-/// many non-blank lines as items, it is JSON lines and item N is line N. Otherwise an item
-/// has no raw text (null) and its error message tells where it was.
-struct RawItems<'a> {
-    items: Vec<&'a [u8]>,
-}
-
-impl<'a> RawItems<'a> {
-    fn new(input: &'a [u8], count: usize) -> RawItems<'a> {
-        if count == 1 {
-            return RawItems { items: vec![input] };
-        }
-        let lines: Vec<&[u8]> = input
-            .split(|&b| b == b'\n')
-            .filter(|line| !line.trim_ascii().is_empty())
-            .collect();
-        RawItems {
-            items: if lines.len() == count {
-                lines
-            } else {
-                Vec::new()
-            },
-        }
-    }
-
-    fn get(&self, position: usize) -> Value {
-        match self.items.get(position) {
-            Some(raw) => Value::String(String::from_utf8_lossy(raw.trim_ascii()).into_owned()),
-            None => Value::Null,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn raw_items_follow_the_input_layout() {
-        let whole = RawItems::new(b"  not json \n", 1);
-        assert_eq!(whole.get(0), json!("not json"));
-
-        let lines = RawItems::new(b"{\"a\":1}\n\nbad line\n{\"b\":2}\n", 3);
-        assert_eq!(lines.get(1), json!("bad line"));
-
-        let unknown = RawItems::new(b"[1,\n2,\n3,\n4]", 2);
-        assert_eq!(unknown.get(0), Value::Null);
-    }
 
     #[test]
     fn reject_log_appends_whole_json_lines() {

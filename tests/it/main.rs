@@ -26,4 +26,5 @@ mod serve_v3;
 mod snmp;
 mod snmp_v3;
 mod trap_e2e;
+mod trap_stream;
 mod upstream_audits;

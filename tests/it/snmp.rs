@@ -923,3 +923,37 @@ fn cli_sends_an_audit_to_snmptrapd_without_logging_the_community() {
         "{rows:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Traps queued and sent together (sendmmsg)
+
+#[test]
+fn queued_traps_leave_together_in_order_to_every_destination() {
+    let (first, to_first) = fake_manager();
+    let (second, to_second) = fake_manager();
+    let destinations: Vec<Destination> = [&to_first, &to_second]
+        .iter()
+        .map(|to| to.parse().unwrap())
+        .collect();
+    let mut sender = Sender::new(SenderConfig::default(), &destinations).unwrap();
+    for _ in 0..3 {
+        sender.queue_trap(&state_link_trap()).unwrap();
+    }
+    assert_eq!(sender.queued(), 3);
+    // Nothing leaves before the flush.
+    assert!(drain(&first).is_empty());
+    let results = sender.flush();
+    assert_eq!(results, vec![Ok(()); 6]);
+    assert_eq!(sender.queued(), 0);
+    for manager in [&first, &second] {
+        let mut ids = Vec::new();
+        let mut buffer = [0u8; 65_535];
+        for _ in 0..3 {
+            let length = manager.recv(&mut buffer).expect("a queued trap");
+            let message = decode(&buffer[..length]).unwrap();
+            assert_eq!(message.pdu, PduKind::Trap);
+            ids.push(message.request_id.unwrap());
+        }
+        assert!(ids.windows(2).all(|pair| pair[1] == pair[0] + 1), "{ids:?}");
+    }
+}

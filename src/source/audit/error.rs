@@ -94,6 +94,10 @@ pub enum AuditErrorKind {
     NotJson { detail: String },
     #[error("truncated JSON: {detail}")]
     TruncatedJson { detail: String },
+    /// A line, or a value spanning lines, longer than a document may be (read in a stream,
+    /// where the size of what follows is not known).
+    #[error("document is more than the {limit}-byte limit (16 MiB)")]
+    DocumentTooLarge { limit: usize },
     #[error("audit is {size} bytes, more than the {limit}-byte limit (1 MiB)")]
     AuditTooLarge { size: usize, limit: usize },
     /// Well-formed JSON that is not a valid audit; every problem found is listed.

@@ -20,15 +20,18 @@
 mod error;
 mod rest_fast;
 mod shape;
+mod stream;
 mod time;
 
 pub use error::{AuditError, AuditErrorKind, Position, Problem};
+pub use stream::{AuditReader, Decoded, MAX_DOCUMENT_BYTES};
 pub use time::{format_timestamp, parse_timestamp, zoneless_to_utc};
 
 use jiff::Timestamp;
 use serde_json::Value;
 
-/// Largest input accepted, whole.
+/// Largest input accepted whole by [`decode_input`] (an HTTP body); a stream read by
+/// [`AuditReader`] has no overall limit, only [`MAX_DOCUMENT_BYTES`] per item.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 /// Largest single audit (a JSON line, or a list element as compact JSON).
 pub const MAX_AUDIT_BYTES: usize = 1024 * 1024;

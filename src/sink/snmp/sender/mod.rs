@@ -109,6 +109,11 @@ pub struct Sender {
     next_request_id: i32,
     /// The encoded message, reused from one notification to the next.
     message: Vec<u8>,
+    /// Traps queued by [`queue_trap`](Sender::queue_trap), end to end, until
+    /// [`flush`](Sender::flush).
+    batch: Vec<u8>,
+    /// Where each queued trap ends in `batch`.
+    batch_ends: Vec<usize>,
 }
 
 impl fmt::Debug for Sender {
@@ -167,6 +172,8 @@ impl Sender {
             started: process_start(),
             next_request_id,
             message: Vec::with_capacity(1500),
+            batch: Vec::new(),
+            batch_ends: Vec::new(),
         })
     }
 
@@ -189,9 +196,12 @@ impl Sender {
     /// encoded once and every destination gets the same bytes; an inform goes to every
     /// destination at once and counts only when the destination's own answer comes.
     pub fn send(&mut self, trap: &Trap) -> Result<Vec<Delivery>, EncodeError> {
+        if !self.is_inform() {
+            let request_id = self.encode_trap(trap)?;
+            return Ok(self.send_trap(request_id));
+        }
         let request_id = self.take_request_id();
         let uptime = self.uptime();
-        let inform = self.config.notification == NotificationKind::Inform;
         let messages = match &mut self.encoder {
             Encoder::Community {
                 version,
@@ -200,29 +210,16 @@ impl Sender {
             } => {
                 let envelope = Envelope {
                     version: *version,
-                    pdu: if inform {
-                        PduKind::InformRequest
-                    } else {
-                        PduKind::Trap
-                    },
+                    pdu: PduKind::InformRequest,
                     community: community.as_bytes(),
                     request_id,
                     uptime,
                     agent_addr: *agent_addr,
                 };
                 encode_into(trap, &envelope, &mut self.message)?;
-                if !inform {
-                    // SNMPv1 Trap-PDUs have no request-id.
-                    let request_id = (*version == SnmpVersion::V2c).then_some(request_id);
-                    return Ok(self.send_trap(request_id));
-                }
                 Messages::Community(&self.message)
             }
             Encoder::Usm(session) => {
-                if !inform {
-                    session.encode_trap(trap, request_id, uptime, &mut self.message)?;
-                    return Ok(self.send_trap(Some(request_id)));
-                }
                 // Fails early on a record that cannot be encoded, as v2c does, before any
                 // exchange.
                 super::ber::v2_pdus(trap, PduKind::InformRequest, request_id, uptime)?;
@@ -242,6 +239,88 @@ impl Sender {
             timeout: self.config.timeout,
         }
         .deliver())
+    }
+
+    /// Whether notifications are informs (each an exchange, sent by [`send`](Sender::send))
+    /// rather than traps (which may also be queued and sent together).
+    pub fn is_inform(&self) -> bool {
+        self.config.notification == NotificationKind::Inform
+    }
+
+    /// Encodes a trap (not an inform) into `message`: its request-id, if the PDU has one.
+    fn encode_trap(&mut self, trap: &Trap) -> Result<Option<i32>, EncodeError> {
+        let request_id = self.take_request_id();
+        let uptime = self.uptime();
+        match &mut self.encoder {
+            Encoder::Community {
+                version,
+                community,
+                agent_addr,
+            } => {
+                let envelope = Envelope {
+                    version: *version,
+                    pdu: PduKind::Trap,
+                    community: community.as_bytes(),
+                    request_id,
+                    uptime,
+                    agent_addr: *agent_addr,
+                };
+                encode_into(trap, &envelope, &mut self.message)?;
+                // SNMPv1 Trap-PDUs have no request-id.
+                Ok((*version == SnmpVersion::V2c).then_some(request_id))
+            }
+            Encoder::Usm(session) => {
+                session.encode_trap(trap, request_id, uptime, &mut self.message)?;
+                Ok(Some(request_id))
+            }
+        }
+    }
+
+    /// Encodes a trap and queues it; nothing leaves before [`flush`](Sender::flush), which
+    /// sends every queued trap with as few system calls as the platform allows. For traps
+    /// only: an inform is an exchange, made by [`send`](Sender::send).
+    pub fn queue_trap(&mut self, trap: &Trap) -> Result<(), EncodeError> {
+        debug_assert!(!self.is_inform(), "informs are sent one by one");
+        self.encode_trap(trap)?;
+        self.batch.extend_from_slice(&self.message);
+        self.batch_ends.push(self.batch.len());
+        Ok(())
+    }
+
+    /// Traps queued and not flushed yet.
+    pub fn queued(&self) -> usize {
+        self.batch_ends.len()
+    }
+
+    /// Sends every queued trap to every destination, in order, and empties the queue: the
+    /// result of trap `t` at destination `d` is at `t * destinations + d`.
+    pub fn flush(&mut self) -> Vec<Result<(), DeliveryError>> {
+        let mut starts = std::iter::once(0).chain(self.batch_ends.iter().copied());
+        let messages: Vec<&[u8]> = self
+            .batch_ends
+            .iter()
+            .map(|&end| &self.batch[starts.next().unwrap_or(end)..end])
+            .collect();
+        let targets = self.link.len();
+        let mut results = vec![Ok(()); messages.len() * targets];
+        for target in 0..targets {
+            for (message, result) in self
+                .link
+                .send_many(target, &messages)
+                .into_iter()
+                .enumerate()
+            {
+                results[message * targets + target] = result;
+            }
+        }
+        self.batch.clear();
+        self.batch_ends.clear();
+        results
+    }
+
+    /// The destinations' count; [`flush`](Sender::flush)'s results are in this order.
+    pub fn destination(&self, target: usize) -> &Destination {
+        self.link.destination(target)
     }
 
     /// The encoded trap to every destination.
