@@ -44,10 +44,12 @@ fn bash_completes(script: &str, words: &[&str]) -> BTreeSet<String> {
         current = words[words.len() - 1],
         previous = words[words.len() - 2],
     );
-    let output = Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &program])
-        .output()
-        .expect("bash runs");
+    let output = crate::common::peers::output(Command::new("bash").args([
+        "--norc",
+        "--noprofile",
+        "-c",
+        &program,
+    ]));
     assert!(
         output.status.success(),
         "{}",
@@ -126,11 +128,11 @@ fn man_pages_cover_every_command_and_format_cleanly() {
     let top = std::fs::read_to_string(dir.path().join("monbridge.1")).expect("monbridge.1");
     assert_eq!(String::from_utf8_lossy(&printed.stdout), top);
     for page in &written {
-        let formatted = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
-            .arg(dir.path().join(page))
-            .output()
-            .expect("groff runs");
+        let formatted = crate::common::peers::output(
+            Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(dir.path().join(page)),
+        );
         assert!(
             formatted.status.success() && formatted.stderr.is_empty(),
             "{page}: {}",
