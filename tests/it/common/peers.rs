@@ -20,6 +20,9 @@ pub const PEERS: &[(&str, &str)] = &[
     ("dpkg-deb", "dpkg"),
     ("dpkg-query", "dpkg"),
     ("bash", "bash"),
+    ("objdump", "binutils"),
+    ("readelf", "binutils"),
+    ("file", "file"),
 ];
 
 /// The Debian package of `program`.
