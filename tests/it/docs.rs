@@ -143,3 +143,23 @@ fn man_pages_cover_every_command_and_format_cleanly() {
     assert!(top.contains("monbridge\\-package(1)"), "{top}");
     assert!(!top.contains("monbridge\\-help(1)"), "{top}");
 }
+
+/// `serve --help` shows no log level that is not the one in force: the daemon's comes from
+/// its configuration unless `--log-level` or `MONBRIDGE_LOG` gives one.
+#[test]
+fn serve_help_names_the_configuration_s_log_level() {
+    let help = monbridge(&["serve", "--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    let option = text
+        .split("\n  -")
+        .chain(text.split("\n      --"))
+        .find(|part| part.contains("log-level <LEVEL>"))
+        .unwrap_or_else(|| panic!("no --log-level in:\n{text}"));
+    let option: String = option.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!option.contains("[default: warn]"), "{option}");
+    assert!(
+        option.contains("for serve, the configuration's log_level"),
+        "{option}"
+    );
+}
