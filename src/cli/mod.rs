@@ -44,7 +44,7 @@ pub struct Cli {
     /// serve, the configuration's log_level (info when it sets none); else warn].
     // No clap default: serve must tell a level given here from none, and --help must not
     // show a level that is not the one in force.
-    #[arg(long, global = true, env = "MONBRIDGE_LOG", value_name = "LEVEL")]
+    #[arg(long, global = true, env = "MONBRIDGE_LOG")]
     pub log_level: Option<String>,
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]

@@ -154,7 +154,7 @@ fn serve_help_names_the_configuration_s_log_level() {
     let option = text
         .split("\n  -")
         .chain(text.split("\n      --"))
-        .find(|part| part.contains("log-level <LEVEL>"))
+        .find(|part| part.contains("log-level <LOG_LEVEL>"))
         .unwrap_or_else(|| panic!("no --log-level in:\n{text}"));
     let option: String = option.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(!option.contains("[default: warn]"), "{option}");
