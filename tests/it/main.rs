@@ -22,6 +22,7 @@ mod partial_failure;
 mod serve;
 mod serve_fledge;
 mod serve_v3;
+mod service;
 mod snmp;
 mod snmp_v3;
 mod trap_e2e;
