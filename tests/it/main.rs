@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod common;
+mod deb;
 mod default_traps;
 mod doc_commands;
 mod docs;

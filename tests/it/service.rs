@@ -5,8 +5,10 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::peers;
 use crate::common::serve::{Serve, WAIT, request};
 use crate::common::snmptrapd::free_udp_port;
+use crate::common::{bin, repo_root};
 
 /// The notification socket systemd passes in `NOTIFY_SOCKET`.
 struct Notifications {
@@ -109,4 +111,65 @@ fn the_daemon_tells_systemd_ready_watchdog_reloading_and_stopping() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
+}
+
+/// The shipped unit, with `/usr/bin/monbridge` pointed at this build: `systemd-analyze
+/// verify` accepts it without a warning (an unknown or misspelt key is only a warning).
+#[test]
+fn the_unit_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(repo_root().join("packaging/systemd/monbridge.service"))
+        .expect("the unit");
+    assert!(
+        unit.contains("ExecStart=/usr/bin/monbridge serve --config /etc/monbridge/monbridge.yaml")
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("monbridge.service");
+    let here = bin("monbridge").display().to_string();
+    std::fs::write(&path, unit.replace("/usr/bin/monbridge", &here)).expect("write the unit");
+    let output = peers::output(
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&path),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
+    for key in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "DynamicUser=yes",
+        "StateDirectory=monbridge",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=\n",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+    ] {
+        assert!(unit.contains(key), "the unit lacks {key:?}");
+    }
+}
+
+/// The configuration the package installs starts the daemon as it is.
+#[test]
+fn the_shipped_configuration_checks() {
+    let output = peers::output(
+        Command::new(bin("monbridge"))
+            .args(["serve", "--check-config", "--config"])
+            .arg(repo_root().join("packaging/etc/monbridge.yaml"))
+            .env_remove("MONBRIDGE_RULES"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("intakes: http 127.0.0.1:8611"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
