@@ -23,6 +23,7 @@ pub const PEERS: &[(&str, &str)] = &[
     ("objdump", "binutils"),
     ("readelf", "binutils"),
     ("file", "file"),
+    ("curl", "curl"),
 ];
 
 /// The Debian package of `program`.
