@@ -276,3 +276,39 @@ fn a_package_name_without_pspz2_is_refused_and_nothing_is_written() {
     );
     assert!(files_in(work.path()).is_empty());
 }
+
+/// Without --binary, a `monbridge` in `target/release/` beside a native `pandora_mist` ships
+/// the portable build's (`target/portable/pandora_mist`) instead. Needs a portable build:
+/// CI names it in `MONBRIDGE_PACKAGE_BINARY`; elsewhere `target/portable/` is used if built.
+#[test]
+fn by_default_the_portable_build_is_shipped_over_a_native_one() {
+    let portable = std::env::var_os("MONBRIDGE_PACKAGE_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::common::repo_root().join("target/portable/pandora_mist"));
+    if !portable.is_file() {
+        eprintln!("skipped: no portable pandora_mist (scripts/build-portable)");
+        return;
+    }
+    let native = bin("pandora_mist");
+    let tree = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(tree.path().join("release")).expect("release/");
+    std::fs::create_dir_all(tree.path().join("portable")).expect("portable/");
+    let monbridge = tree.path().join("release/monbridge");
+    std::fs::copy(bin("monbridge"), &monbridge).expect("copy monbridge");
+    std::fs::copy(native, tree.path().join("release/pandora_mist")).expect("copy native");
+    std::fs::copy(&portable, tree.path().join("portable/pandora_mist")).expect("copy portable");
+
+    let out = tree.path().join("mist-plugin.pspz2");
+    let mut command = Command::new(&monbridge);
+    command.args(["package", "pandora", "--out"]).arg(&out);
+    let made = run_bounded(&mut command, CHILD_LIMIT);
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).expect("package")).expect("a zip");
+    let shipped = zip
+        .by_name("pandora_mist")
+        .expect("pandora_mist in the package")
+        .size();
+    let portable_size = std::fs::metadata(&portable).expect("portable").len();
+    assert_eq!(shipped, portable_size);
+    assert_ne!(shipped, std::fs::metadata(native).expect("native").len());
+}
