@@ -61,16 +61,6 @@ pub fn output(command: &mut Command) -> Output {
         .unwrap_or_else(|error| missing(&program_of(command), &error))
 }
 
-/// Whether `program` runs (`program --version`).
-pub fn available(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
 #[test]
 #[should_panic(
     expected = "cannot run `smilint` (entity not found): install the Debian package smitools"
