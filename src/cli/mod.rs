@@ -40,9 +40,12 @@ pub const EXIT_USAGE: u8 = 2;
     propagate_version = true
 )]
 pub struct Cli {
-    /// Log level for messages on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, env = "MONBRIDGE_LOG", default_value = "warn")]
-    pub log_level: String,
+    /// Log level for messages on stderr (error, warn, info, debug, trace) [default: for
+    /// serve, the configuration's log_level (info when it sets none); else warn].
+    // No clap default: serve must tell a level given here from none, and --help must not
+    // show a level that is not the one in force.
+    #[arg(long, global = true, env = "MONBRIDGE_LOG")]
+    pub log_level: Option<String>,
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -266,10 +269,13 @@ fn run_lsp() -> Result<u8, CliError> {
     }
 }
 
+/// The log level of every command but serve when none is given.
+pub const DEFAULT_LOG_LEVEL: &str = "warn";
+
 /// Sends log records to stderr, never stdout.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_LEVEL));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -287,13 +293,11 @@ pub fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     // The daemon logs at its configuration's level unless one is given explicitly.
-    let explicit_level = !matches!(
-        matches.value_source("log_level"),
-        Some(clap::parser::ValueSource::DefaultValue) | None
-    );
     let daemon = matches!(cli.command, Command::Serve(_));
-    if !daemon || explicit_level {
-        init_logging(&cli.log_level);
+    match (&cli.log_level, daemon) {
+        (Some(level), _) => init_logging(level),
+        (None, false) => init_logging(DEFAULT_LOG_LEVEL),
+        (None, true) => {}
     }
     let color = match cli.color {
         Color::Always => true,

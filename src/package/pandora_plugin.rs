@@ -35,6 +35,8 @@ use zip::CompressionMethod;
 use crate::files::AtomicFile;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
+use super::elf::{ElfError, GlibcVersion, glibc_needed};
+
 use crate::pipeline::mist::{DEFAULT_DATA_DIR, DEFAULT_GROUP, DEFAULT_PREFIX};
 
 /// The extension the console requires to read the macros.
@@ -84,6 +86,19 @@ pub enum PackageError {
     ReadBinary { path: PathBuf, source: io::Error },
     #[error("{0} is not a Linux executable (no ELF header); give the pandora_mist binary")]
     NotExecutable(PathBuf),
+    #[error("{path}: {source}")]
+    Elf { path: PathBuf, source: ElfError },
+    #[error(
+        "{path} needs glibc {needed}, newer than {max}: a Pandora server with an older C library \
+         (CentOS 7 has 2.17) would not start it. Build the portable pandora_mist with \
+         scripts/build-portable and give target/portable/pandora_mist (--binary), or raise \
+         --max-glibc if every Pandora server it goes to has a newer glibc"
+    )]
+    GlibcTooNew {
+        path: PathBuf,
+        needed: GlibcVersion,
+        max: GlibcVersion,
+    },
     #[error(
         "{key} of {section} holds {found:?}, which PHP's INI parser would not read back as written"
     )]
@@ -233,10 +248,12 @@ pub struct PackageSummary {
 
 /// Writes the package of `definition` with `binary` as its executable to `out`, through a
 /// temporary file in the same folder renamed into place: a failed run leaves no file.
+/// An executable that needs a glibc newer than `max_glibc` is refused.
 pub fn write_package(
     definition: &PluginDefinition,
     binary: &Path,
     out: &Path,
+    max_glibc: GlibcVersion,
 ) -> Result<PackageSummary, PackageError> {
     if out.extension().and_then(|e| e.to_str()) != Some(PACKAGE_EXTENSION) {
         return Err(PackageError::Extension(out.to_owned()));
@@ -249,6 +266,7 @@ pub fn write_package(
     if !executable.starts_with(b"\x7fELF") {
         return Err(PackageError::NotExecutable(binary.to_owned()));
     }
+    check_glibc(binary, &executable, max_glibc)?;
 
     let write_error = |source: io::Error| PackageError::Write {
         path: out.to_owned(),
@@ -273,6 +291,22 @@ pub fn write_package(
         binary_bytes: executable.len() as u64,
         package_bytes,
     })
+}
+
+/// Refuses an executable whose highest `GLIBC_` need is above `max`.
+pub fn check_glibc(path: &Path, executable: &[u8], max: GlibcVersion) -> Result<(), PackageError> {
+    let needed = glibc_needed(executable).map_err(|source| PackageError::Elf {
+        path: path.to_owned(),
+        source,
+    })?;
+    match needed {
+        Some(needed) if needed > max => Err(PackageError::GlibcTooNew {
+            path: path.to_owned(),
+            needed,
+            max,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn write_zip(file: &mut File, ini: &str, executable: &[u8]) -> Result<(), PackageError> {
@@ -321,16 +355,21 @@ mod tests {
         std::fs::write(&not_elf, "#!/bin/sh\necho 1\n").unwrap();
         let out = dir.path().join("mist-plugin.zip");
         assert!(matches!(
-            write_package(&mist_plugin(), &not_elf, &out),
+            write_package(&mist_plugin(), &not_elf, &out, GlibcVersion::PORTABLE),
             Err(PackageError::Extension(_))
         ));
         let out = dir.path().join("mist-plugin.pspz2");
         assert!(matches!(
-            write_package(&mist_plugin(), &not_elf, &out),
+            write_package(&mist_plugin(), &not_elf, &out, GlibcVersion::PORTABLE),
             Err(PackageError::NotExecutable(_))
         ));
         assert!(matches!(
-            write_package(&mist_plugin(), &dir.path().join("missing"), &out),
+            write_package(
+                &mist_plugin(),
+                &dir.path().join("missing"),
+                &out,
+                GlibcVersion::PORTABLE
+            ),
             Err(PackageError::ReadBinary { .. })
         ));
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

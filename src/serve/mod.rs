@@ -20,6 +20,7 @@ pub mod intake;
 pub mod listen;
 pub mod metrics;
 pub mod queue;
+pub mod systemd;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, mpsc};
@@ -222,6 +223,12 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
         config.policy.name(),
         config.state_dir.display()
     );
+    systemd::ready("taking audits");
+    let queue_probe = Arc::clone(&queue);
+    // The keep-alive takes the queue's lock: a queue stuck holding it stops the keep-alives.
+    let watchdog = systemd::Watchdog::start(move || {
+        queue_probe.next_seq();
+    });
 
     let log_interval = config.metrics.log_interval;
     loop {
@@ -233,6 +240,7 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
         };
         match event {
             Ok(signal_hook::consts::SIGHUP) => {
+                systemd::reloading();
                 reload(
                     &mut config,
                     &mut engine,
@@ -240,6 +248,7 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
                     &mut delivery,
                     &delivery_shared,
                 );
+                systemd::ready("taking audits");
             }
             Ok(signal) => {
                 tracing::info!("signal {signal}: draining and stopping");
@@ -253,6 +262,8 @@ pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     }
 
     // Drain: stop taking audits, commit and answer what was taken, stop the workers.
+    systemd::stopping();
+    drop(watchdog);
     for intake in &mut intakes {
         intake.stop_accepting();
         tracing::debug!("{} intake: no longer taking audits", intake.name());

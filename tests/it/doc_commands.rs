@@ -43,6 +43,19 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "sudo",
         "the plugin run as Pandora runs it: tests/it/package.rs",
     ),
+    (
+        "apt install ./",
+        "tests/it/deb.rs: the packages installed with dpkg into a clean root, in CI",
+    ),
+    (
+        "systemctl",
+        "tests/it/service.rs: the unit through systemd-analyze verify, the daemon's sd_notify",
+    ),
+    ("journalctl", "the service's stderr: tests/it/service.rs"),
+    (
+        "curl -H",
+        "the_documented_curl_commands_post_to_a_running_daemon, below",
+    ),
 ];
 
 /// The shell lines of every ```sh block, continuations joined, comments dropped.
@@ -255,6 +268,11 @@ fn every_documented_command_parses_and_the_offline_ones_succeed() {
         if args.starts_with(&["rules".to_owned(), "export".to_owned()]) && args.len() > 2 {
             args[2] = stand.path("exported");
         }
+        // The stand-in pandora_mist is this build's, linked against the build machine's
+        // glibc; tests/it/package.rs checks the refusal of such a binary.
+        if args.starts_with(&["package".to_owned(), "pandora".to_owned()]) {
+            args.extend(["--max-glibc".to_owned(), "2.99".to_owned()]);
+        }
         let output = Command::new(bin("monbridge"))
             .args(&args)
             .current_dir(stand.dir.path())
@@ -278,6 +296,58 @@ fn every_documented_command_parses_and_the_offline_ones_succeed() {
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some())
     );
+}
+
+/// Every `curl -H …` of the docs posts an audit to the daemon's HTTP intake: run against a
+/// daemon listening where the command says, with the sample file from the repository.
+#[test]
+fn the_documented_curl_commands_post_to_a_running_daemon() {
+    use crate::common::serve::Serve;
+    use crate::common::snmptrapd::free_udp_port;
+
+    let commands: Vec<(String, String)> = documented_commands()
+        .into_iter()
+        .filter(|(_, command)| command.starts_with("curl -H"))
+        .collect();
+    assert!(!commands.is_empty(), "no curl example in the docs");
+    let mut serve = Serve::new(&format!(
+        "state_dir: state\nintakes:\n  http: {{listen: \"{{http}}\"}}\ndestinations:\n  \
+         - name: nms\n    address: udp:127.0.0.1:{}\n",
+        free_udp_port()
+    ));
+    serve.start();
+    let address = serve.http.clone().expect("an HTTP intake");
+    for (file, command) in commands {
+        let args: Vec<String> = words(&command)[1..]
+            .iter()
+            .map(|word| {
+                let word = word.replace("127.0.0.1:8611", &address);
+                match word.strip_prefix("@examples/") {
+                    Some(sample) => {
+                        format!("@{}", repo_root().join("examples").join(sample).display())
+                    }
+                    None => word,
+                }
+            })
+            .collect();
+        assert!(
+            args.iter().any(|a| a.ends_with("/audit")),
+            "{file}: `{command}` posts elsewhere than /audit"
+        );
+        let output = crate::common::peers::output(
+            Command::new("curl")
+                .args(["--silent", "--show-error", "--fail-with-body"])
+                .args(&args),
+        );
+        let body = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && body.contains("\"accepted\":1"),
+            "{file}: `{command}`: {} {body} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(serve.stop(), Some(0));
 }
 
 #[test]

@@ -44,10 +44,12 @@ fn bash_completes(script: &str, words: &[&str]) -> BTreeSet<String> {
         current = words[words.len() - 1],
         previous = words[words.len() - 2],
     );
-    let output = Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &program])
-        .output()
-        .expect("bash runs");
+    let output = crate::common::peers::output(Command::new("bash").args([
+        "--norc",
+        "--noprofile",
+        "-c",
+        &program,
+    ]));
     assert!(
         output.status.success(),
         "{}",
@@ -126,11 +128,11 @@ fn man_pages_cover_every_command_and_format_cleanly() {
     let top = std::fs::read_to_string(dir.path().join("monbridge.1")).expect("monbridge.1");
     assert_eq!(String::from_utf8_lossy(&printed.stdout), top);
     for page in &written {
-        let formatted = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
-            .arg(dir.path().join(page))
-            .output()
-            .expect("groff runs");
+        let formatted = crate::common::peers::output(
+            Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(dir.path().join(page)),
+        );
         assert!(
             formatted.status.success() && formatted.stderr.is_empty(),
             "{page}: {}",
@@ -140,4 +142,76 @@ fn man_pages_cover_every_command_and_format_cleanly() {
     assert!(top.contains(".TH monbridge 1"), "{top}");
     assert!(top.contains("monbridge\\-package(1)"), "{top}");
     assert!(!top.contains("monbridge\\-help(1)"), "{top}");
+}
+
+/// `serve --help` shows no log level that is not the one in force: the daemon's comes from
+/// its configuration unless `--log-level` or `MONBRIDGE_LOG` gives one.
+#[test]
+fn serve_help_names_the_configuration_s_log_level() {
+    let help = monbridge(&["serve", "--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    let option = text
+        .split("\n  -")
+        .chain(text.split("\n      --"))
+        .find(|part| part.contains("log-level <LOG_LEVEL>"))
+        .unwrap_or_else(|| panic!("no --log-level in:\n{text}"));
+    let option: String = option.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!option.contains("[default: warn]"), "{option}");
+    assert!(
+        option.contains("for serve, the configuration's log_level"),
+        "{option}"
+    );
+}
+
+/// The hand-written pages of packaging/man/ (pandora_mist, the configuration format, the
+/// rules language) format without a warning, and pandora_mist's names every option its
+/// `--help` lists, and no other.
+#[test]
+fn the_packaged_pages_format_cleanly_and_pandora_mist_s_lists_its_options() {
+    let dir = crate::common::repo_root().join("packaging/man");
+    let mut pages: Vec<_> = std::fs::read_dir(&dir)
+        .expect("packaging/man")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    pages.sort();
+    let names: Vec<String> = pages
+        .iter()
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["monbridge-rules.5", "monbridge.yaml.5", "pandora_mist.1"]
+    );
+    for page in &pages {
+        let formatted = crate::common::peers::output(
+            Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(page),
+        );
+        assert!(
+            formatted.status.success() && formatted.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            String::from_utf8_lossy(&formatted.stderr)
+        );
+    }
+
+    let long_options = |text: &str| -> BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .filter(|word| word.starts_with("--") && word.len() > 2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let help = Command::new(bin("pandora_mist"))
+        .arg("--help")
+        .output()
+        .expect("pandora_mist runs");
+    let in_help = long_options(&String::from_utf8_lossy(&help.stdout));
+    let page = std::fs::read_to_string(dir.join("pandora_mist.1"))
+        .expect("pandora_mist.1")
+        .replace("\\-", "-");
+    let in_page = long_options(&page);
+    assert!(in_help.len() >= 10, "{in_help:?}");
+    assert_eq!(in_page, in_help);
 }

@@ -36,7 +36,7 @@ fn pytest_suite_passes_against_a_running_daemon() {
         .spawn()
     {
         Ok(child) => child,
-        Err(error) => panic!("cannot run python3 ({error}): the Fledge plugin tests need Python 3"),
+        Err(error) => crate::common::peers::missing("python3", &error),
     };
     let deadline = Instant::now() + SUITE_TIMEOUT;
     let status = loop {
@@ -53,7 +53,7 @@ fn pytest_suite_passes_against_a_running_daemon() {
     let text = std::fs::read_to_string(output.path()).unwrap_or_default();
     assert!(
         !text.contains("No module named pytest"),
-        "pytest is not installed: pip install pytest (.ci/run installs the pinned version)"
+        "pytest is not installed: pip install pytest (scripts/test installs the pinned version)"
     );
     match status {
         Some(status) => assert!(status.success(), "pytest failed ({status}):\n{text}"),

@@ -346,17 +346,6 @@ vim.cmd("qa!")
 
 #[test]
 fn neovim_shows_the_diagnostics() {
-    let has_nvim = Command::new("nvim")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_nvim {
-        // CI installs Neovim (.ci/run); elsewhere the test is skipped without it.
-        assert!(std::env::var_os("CI").is_none(), "nvim is not installed");
-        eprintln!("skipped: nvim is not installed");
-        return;
-    }
     let dir = tempfile::tempdir().expect("temp dir");
     let rules = dir.path().join("gateway.rules");
     std::fs::write(
@@ -367,20 +356,20 @@ fn neovim_shows_the_diagnostics() {
     let init = dir.path().join("init.lua");
     std::fs::write(&init, NVIM_INIT).expect("write init.lua");
     let out = dir.path().join("diagnostics.txt");
-    let mut nvim = Command::new("nvim")
-        .args(["--headless", "--clean", "-i", "NONE", "-u"])
-        .arg(&init)
-        .env("MONBRIDGE_BIN", common::bin("monbridge"))
-        .env("RULES_FILE", &rules)
-        .env("NVIM_OUT", &out)
-        .env("XDG_STATE_HOME", dir.path())
-        .env("XDG_DATA_HOME", dir.path())
-        .env("XDG_CACHE_HOME", dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nvim");
+    let mut nvim = common::peers::spawn(
+        Command::new("nvim")
+            .args(["--headless", "--clean", "-i", "NONE", "-u"])
+            .arg(&init)
+            .env("MONBRIDGE_BIN", common::bin("monbridge"))
+            .env("RULES_FILE", &rules)
+            .env("NVIM_OUT", &out)
+            .env("XDG_STATE_HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CACHE_HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = nvim.try_wait().expect("wait for nvim") {

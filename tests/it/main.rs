@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod common;
+mod deb;
 mod default_traps;
 mod doc_commands;
 mod docs;
@@ -23,6 +24,7 @@ mod serve;
 mod serve_fledge;
 mod serve_http;
 mod serve_v3;
+mod service;
 mod snmp;
 mod snmp_v3;
 mod trap_e2e;

@@ -22,7 +22,9 @@ fn plugin_binary() -> PathBuf {
         .unwrap_or_else(|| bin("pandora_mist").to_owned())
 }
 
-/// `monbridge package pandora --out <dir>/<name> --binary <pandora_mist>`.
+/// `monbridge package pandora --out <dir>/<name> --binary <pandora_mist>`. This build's
+/// `pandora_mist` links the build machine's glibc, so it is packaged with the ceiling
+/// raised; the portable one (CI) is packaged with the default ceiling, 2.17.
 fn package(dir: &Path, name: &str) -> crate::common::mist_mock::Finished {
     let mut command = Command::new(bin("monbridge"));
     command
@@ -30,7 +32,72 @@ fn package(dir: &Path, name: &str) -> crate::common::mist_mock::Finished {
         .arg(dir.join(name))
         .arg("--binary")
         .arg(plugin_binary());
+    if std::env::var_os("MONBRIDGE_PACKAGE_BINARY").is_none() {
+        command.args(["--max-glibc", "2.99"]);
+    }
     run_bounded(&mut command, CHILD_LIMIT)
+}
+
+/// The highest `GLIBC_` version `objdump -T` lists for a binary: what scripts/check-glibc reads.
+fn objdump_glibc(binary: &Path) -> String {
+    let output = crate::common::peers::output(Command::new("objdump").arg("-T").arg(binary));
+    assert!(output.status.success(), "objdump -T {}", binary.display());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut versions: Vec<(u32, u32)> = text
+        .split_whitespace()
+        .filter_map(|word| word.trim_matches(['(', ')']).strip_prefix("GLIBC_"))
+        .filter_map(|number| {
+            let mut parts = number.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .collect();
+    versions.sort_unstable();
+    let (major, minor) = versions.last().copied().expect("a GLIBC_ version");
+    format!("{major}.{minor}")
+}
+
+#[test]
+fn the_glibc_need_is_read_as_objdump_reads_it() {
+    for binary in [bin("pandora_mist").to_owned(), plugin_binary()] {
+        let bytes = std::fs::read(&binary).expect("the binary");
+        let needed = monbridge::package::elf::glibc_needed(&bytes)
+            .expect("an ELF executable")
+            .expect("a GLIBC_ need");
+        assert_eq!(
+            needed.to_string(),
+            objdump_glibc(&binary),
+            "{}",
+            binary.display()
+        );
+    }
+}
+
+#[test]
+fn a_binary_for_a_newer_glibc_is_refused_naming_the_portable_build() {
+    let binary = bin("pandora_mist");
+    let needed = objdump_glibc(binary);
+    let parsed: monbridge::package::elf::GlibcVersion = needed.parse().expect("a version");
+    if parsed <= monbridge::package::elf::GlibcVersion::PORTABLE {
+        // This build already is portable: nothing to refuse.
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(bin("monbridge"));
+    command
+        .args(["package", "pandora", "--out"])
+        .arg(work.path().join("mist-plugin.pspz2"))
+        .arg("--binary")
+        .arg(binary);
+    let made = run_bounded(&mut command, CHILD_LIMIT);
+    assert_eq!(made.code, Some(1), "{}", made.stderr);
+    assert!(
+        made.stderr
+            .contains(&format!("needs glibc {needed}, newer than 2.17"))
+            && made.stderr.contains("scripts/build-portable"),
+        "{}",
+        made.stderr
+    );
+    assert!(files_in(work.path()).is_empty());
 }
 
 /// Registers the package with the console's steps and fills the fields with `values`.
@@ -208,4 +275,40 @@ fn a_package_name_without_pspz2_is_refused_and_nothing_is_written() {
         made.stderr
     );
     assert!(files_in(work.path()).is_empty());
+}
+
+/// Without --binary, a `monbridge` in `target/release/` beside a native `pandora_mist` ships
+/// the portable build's (`target/portable/pandora_mist`) instead. Needs a portable build:
+/// CI names it in `MONBRIDGE_PACKAGE_BINARY`; elsewhere `target/portable/` is used if built.
+#[test]
+fn by_default_the_portable_build_is_shipped_over_a_native_one() {
+    let portable = std::env::var_os("MONBRIDGE_PACKAGE_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::common::repo_root().join("target/portable/pandora_mist"));
+    if !portable.is_file() {
+        eprintln!("skipped: no portable pandora_mist (scripts/build-portable)");
+        return;
+    }
+    let native = bin("pandora_mist");
+    let tree = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(tree.path().join("release")).expect("release/");
+    std::fs::create_dir_all(tree.path().join("portable")).expect("portable/");
+    let monbridge = tree.path().join("release/monbridge");
+    std::fs::copy(bin("monbridge"), &monbridge).expect("copy monbridge");
+    std::fs::copy(native, tree.path().join("release/pandora_mist")).expect("copy native");
+    std::fs::copy(&portable, tree.path().join("portable/pandora_mist")).expect("copy portable");
+
+    let out = tree.path().join("mist-plugin.pspz2");
+    let mut command = Command::new(&monbridge);
+    command.args(["package", "pandora", "--out"]).arg(&out);
+    let made = run_bounded(&mut command, CHILD_LIMIT);
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).expect("package")).expect("a zip");
+    let shipped = zip
+        .by_name("pandora_mist")
+        .expect("pandora_mist in the package")
+        .size();
+    let portable_size = std::fs::metadata(&portable).expect("portable").len();
+    assert_eq!(shipped, portable_size);
+    assert_ne!(shipped, std::fs::metadata(native).expect("native").len());
 }

@@ -236,12 +236,12 @@ pub struct Finished {
 
 /// Runs `command` to its end, killing it (and failing the test) after `limit`.
 pub fn run_bounded(command: &mut Command, limit: Duration) -> Finished {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
+    let mut child = super::peers::spawn(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let read_all = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut text = Vec::new();
@@ -324,11 +324,7 @@ pub fn parse_like_pandora(file: &Path) -> Value {
     let script = "use XML::Simple; use JSON::PP; \
                   my $d = XMLin($ARGV[0], forcearray => 'module'); \
                   print JSON::PP->new->utf8->canonical->encode($d);";
-    let output = Command::new("perl")
-        .args(["-e", script])
-        .arg(file)
-        .output()
-        .expect("perl runs");
+    let output = super::peers::output(Command::new("perl").args(["-e", script]).arg(file));
     assert!(
         output.status.success(),
         "XML::Simple refused {}: {}",

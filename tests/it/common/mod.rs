@@ -6,6 +6,7 @@
 pub mod fledge_log;
 pub mod mib;
 pub mod pandora;
+pub mod peers;
 
 use std::path::{Path, PathBuf};
 

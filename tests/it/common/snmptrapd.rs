@@ -225,14 +225,7 @@ impl Snmptrapd {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = match command.spawn() {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-                "snmptrapd is not installed: install the Debian package `snmptrapd` \
-                 (apt-get install snmptrapd); the SNMP tests need it as a peer"
-            ),
-            Err(error) => panic!("cannot run snmptrapd: {error}"),
-        };
+        let mut child = super::peers::spawn(&mut command);
 
         let output: Shared = Arc::default();
         let stdout = child.stdout.take().expect("piped stdout");
