@@ -20,6 +20,7 @@ mod package;
 mod pandora;
 mod partial_failure;
 mod serve;
+mod serve_damage;
 mod serve_fledge;
 mod serve_v3;
 mod snmp;
