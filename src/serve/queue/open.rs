@@ -102,9 +102,10 @@ pub(super) fn open_state(dir: &Path) -> Result<Opened, QueueError> {
                 records(lost),
             );
         }
+        let format = recovered.format;
         cut = recovered
             .cut
-            .map(|(bytes, reason)| (last.path.clone(), bytes, reason));
+            .map(|(bytes, reason)| (last.path.clone(), bytes, reason, format));
         end = recovered.next_seq;
     }
     let oldest = segments.keys().next().copied().unwrap_or(end).min(end);
@@ -224,12 +225,22 @@ pub(super) fn open_state(dir: &Path) -> Result<Opened, QueueError> {
             records(next_seq - end),
             next_seq - 1,
         );
-    } else if let Some((path, bytes, reason)) = cut {
-        tracing::warn!(
-            "queue: {} ends with {bytes} bytes that are no whole record ({reason}): a write \
-             torn by a crash, never acknowledged; cut off",
-            path.display()
-        );
+    } else if let Some((path, bytes, reason, format)) = cut {
+        if format == Format::Legacy || reason.contains("checksum") {
+            // A whole-length record that fails its checksum is more likely damage than a torn
+            // write; in the earlier format, damage cannot be told from a torn tail at all.
+            tracing::error!(
+                "queue: {} ends with {bytes} bytes that are no whole record ({reason}): cut \
+                 off; if they were not a write torn by a crash, the records in them are lost",
+                path.display()
+            );
+        } else {
+            tracing::warn!(
+                "queue: {} ends with {bytes} bytes that are no whole record ({reason}): a \
+                 write torn by a crash, never acknowledged; cut off",
+                path.display()
+            );
+        }
     }
     for (name, seq) in &cursors {
         if *seq < oldest && holds_records {

@@ -8,7 +8,7 @@
 //! high_water 250
 //! reader nms-a 200
 //! reader nms-b 250
-//! crc32 1c291ca3
+//! crc32 3c312886
 //! ```
 //!
 //! The CRC (hexadecimal) covers every byte before its line. A file that does not check is
@@ -153,6 +153,14 @@ mod tests {
         }
         assert!(decode(&bytes[..bytes.len() / 2]).is_err());
         assert_eq!(decode(b""), Err("the file is empty".into()));
+    }
+
+    #[test]
+    fn the_documented_example_checks() {
+        let example = "monbridge queue positions 1\nhigh_water 250\nreader nms-a 200\n\
+                       reader nms-b 250\ncrc32 3c312886\n";
+        assert_eq!(decode(example.as_bytes()), Ok(sample()));
+        assert_eq!(encode(&sample()), example.as_bytes());
     }
 
     #[test]
