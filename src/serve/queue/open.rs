@@ -185,6 +185,9 @@ pub(super) fn open_state(dir: &Path) -> Result<Opened, QueueError> {
                     records(kept)
                 );
                 unknown_from_oldest = true;
+                // Left as it is until the readers are opened: a file without them, written
+                // now, would make them look new at the next start.
+                save = false;
             }
             None => {}
         },
@@ -196,6 +199,7 @@ pub(super) fn open_state(dir: &Path) -> Result<Opened, QueueError> {
                 records(kept)
             );
             unknown_from_oldest = true;
+            save = false;
         }
     }
     let furthest = cursors.values().copied().max().unwrap_or(0);

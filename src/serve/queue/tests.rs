@@ -319,6 +319,8 @@ fn damaged_or_missing_positions_send_every_reader_back_to_the_oldest_record() {
             Some(bytes) => fs::write(&path, bytes).unwrap(),
             None => fs::remove_file(&path).unwrap(),
         }
+        // A start that stops before opening its readers must not hide the damage.
+        drop(Queue::open(dir.path(), one_segment()).unwrap());
         let queue = Queue::open(dir.path(), one_segment()).unwrap();
         let mut reader = queue.reader("a").unwrap();
         queue.forget_readers_except(&["a".to_owned()]).unwrap();
