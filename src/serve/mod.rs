@@ -8,7 +8,7 @@
 //! running set stays and the log says why); SIGTERM and SIGINT stop taking audits, commit and
 //! answer what was taken, let each worker finish the notification in hand, and exit.
 //!
-//! State directory: `queue/` (segments and delivery cursors), `fledge-cursor.json` (the REST
+//! State directory: `queue/` (segments and delivery positions), `fledge-cursor.json` (the REST
 //! poller's position), `engine-<ID>.boots` (the SNMPv3 engine's boots counter, once a v3
 //! destination is configured) and, unless configured elsewhere, `dead-letter.jsonl`; folders
 //! 0700 and files 0600, private to the daemon's user.

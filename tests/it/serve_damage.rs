@@ -288,6 +288,15 @@ impl Drop for Mount {
     }
 }
 
+/// Writes `path` until its file system is full.
+fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    for size in [64 * 1024, 4096, 1] {
+        let block = vec![0u8; size];
+        while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    }
+}
+
 /// An STLNK audit with a few kilobytes of detail, to fill the disk in a few hundred posts.
 fn big_audit(id: &str) -> String {
     let mut audit = stlnk(id);
@@ -310,7 +319,8 @@ fn a_full_disk_refuses_audits_then_recovers_by_itself() {
         return;
     };
     let port = free_udp_port();
-    let mut serve = Serve::new(&http_config(port, "queue: {max_mb: 64, segment_mb: 1}\n"));
+    // Segments larger than the disk: the one being written must be sealed to be freed.
+    let mut serve = Serve::new(&http_config(port, "queue: {max_mb: 64, segment_mb: 16}\n"));
     let config_text = std::fs::read_to_string(serve.config_path()).unwrap();
     std::fs::write(
         serve.config_path(),
@@ -342,6 +352,10 @@ fn a_full_disk_refuses_audits_then_recovers_by_itself() {
     assert_eq!(refused, 5, "the disk never filled:\n{}", serve.log_text());
     assert!(acknowledged.len() > 100, "{}", acknowledged.len());
 
+    // Not a byte left, not even for the positions file.
+    let filler = state.join("filler");
+    fill(&filler);
+
     // The manager comes up: delivery frees the segments and the intake takes audits again,
     // with no restart.
     let manager = Snmptrapd::start_on(port);
@@ -364,14 +378,10 @@ fn a_full_disk_refuses_audits_then_recovers_by_itself() {
     wait_for_all(&manager, &expected, &serve);
 
     // Full of something else: refused; freed: taken again.
-    let filler = state.join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    while std::io::Write::write_all(&mut file, &block).is_ok() {}
-    drop(file);
+    fill(&state.join("filler-2"));
     let (status, _) = serve.post("application/json", big_audit("while-full"));
     assert_eq!(status, 503, "{}", serve.log_text());
-    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(state.join("filler-2")).unwrap();
     let (status, body) = serve.post("application/json", big_audit("freed"));
     assert_eq!(status, 200, "{body}\n{}", serve.log_text());
     wait_for_all(&manager, &["freed".to_owned()], &serve);

@@ -68,6 +68,16 @@ impl Reader {
         loop {
             let (first, path, format, committed_len, following) = {
                 let mut state = self.shared.lock();
+                // A deleted segment's space comes back only once its last descriptor is
+                // closed: an idle reader must not hold it (on a full disk, that space is what
+                // lets intake resume).
+                if self
+                    .open
+                    .as_ref()
+                    .is_some_and(|open| !state.segments.contains_key(&open.first))
+                {
+                    self.open = None;
+                }
                 while self.next_seq >= state.next_seq {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() || state.closed {
