@@ -26,6 +26,7 @@ pub struct JsonLines {
     file: Option<File>,
     sync: bool,
     create_folder: bool,
+    private: bool,
     written: usize,
 }
 
@@ -38,6 +39,7 @@ impl JsonLines {
             file: None,
             sync: false,
             create_folder: false,
+            private: false,
             written: 0,
         }
     }
@@ -52,6 +54,13 @@ impl JsonLines {
     /// The file's folder is created on the first line when missing.
     pub fn creating_folder(mut self) -> JsonLines {
         self.create_folder = true;
+        self
+    }
+
+    /// The file (0600) and the folders created for it (0700) are private to the user, for
+    /// records that may hold what others must not read.
+    pub fn private(mut self) -> JsonLines {
+        self.private = true;
         self
     }
 
@@ -79,8 +88,16 @@ impl JsonLines {
                 self.file.insert(opened)
             }
         };
-        // One write per line in append mode: a whole line lands, or the write fails.
+        // One write per line in append mode: a whole line lands, or the write fails. A line
+        // cut short (a full disk) is cut off again, so the next line starts on a line of its
+        // own.
+        let before = file.metadata().map(|m| m.len());
         let mut written = file.write_all(line.as_bytes());
+        if written.is_err()
+            && let Ok(before) = before
+        {
+            let _ = file.set_len(before);
+        }
         if self.sync {
             written = written.and_then(|()| file.sync_data());
         }
@@ -94,14 +111,25 @@ impl JsonLines {
     }
 
     fn open(&self) -> io::Result<File> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let (folder_mode, file_mode) = if self.private {
+            (0o700, 0o600)
+        } else {
+            (0o777, 0o666)
+        };
         if self.create_folder
             && let Some(parent) = self.path.parent()
+            && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(folder_mode)
+                .create(parent)?;
         }
         OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(file_mode)
             .open(&self.path)
     }
 }

@@ -1,6 +1,7 @@
 //! The dead-letter file: JSON lines for what the daemon accepted but cannot deliver (audits the
 //! rules cannot evaluate, notifications a destination cannot encode, intake lines that are not
-//! audits). Each line is flushed before the audit is acknowledged, so none is lost.
+//! audits). Each line is flushed before the audit is acknowledged, so none is lost. The file
+//! (0600) and a folder created for it (0700) are private: dead letters hold whole audits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,7 +24,8 @@ impl DeadLetter {
             lines: Mutex::new(
                 JsonLines::new("dead-letter file", path)
                     .synced()
-                    .creating_folder(),
+                    .creating_folder()
+                    .private(),
             ),
         }
     }

@@ -21,7 +21,7 @@ use super::config::{Backoff, Config, DestinationConfig, Policy};
 use super::dead_letter::DeadLetter;
 use super::intake::QueuedAudit;
 use super::metrics::{DestinationCounters, Metrics, add};
-use super::queue::{Queue, QueueError, Reader};
+use super::queue::{Queue, QueueError, Reader, Throttle};
 use crate::record::Trap;
 use crate::sink::snmp::usm::LocalEngine;
 use crate::sink::snmp::{Sender, SenderConfig};
@@ -31,6 +31,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// A worker persists its cursor at most this often while busy (and always when idle or
 /// stopping): a crash re-sends at most this much, and never loses anything.
 const PERSIST_EVERY: Duration = Duration::from_millis(50);
+/// Wait before writing a dead letter again after the write failed.
+const DEAD_LETTER_RETRY: Duration = Duration::from_secs(1);
 
 /// The running workers.
 pub struct Delivery {
@@ -109,6 +111,8 @@ impl Delivery {
                 stop: Arc::clone(&stop),
                 last_persist: Instant::now(),
                 finished: 0,
+                persist_failures: Throttle::default(),
+                dead_letter_failures: Throttle::default(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("deliver-{name}"))
@@ -169,6 +173,8 @@ struct Worker {
     last_persist: Instant,
     /// Every record before this one is finished.
     finished: u64,
+    persist_failures: Throttle,
+    dead_letter_failures: Throttle,
 }
 
 impl Worker {
@@ -202,7 +208,11 @@ impl Worker {
                     let reason =
                         format!("queue record {} is not a queued audit: {error}", record.seq);
                     tracing::error!("delivery {name}: {reason}");
-                    self.dead_letter(&reason, json!(String::from_utf8_lossy(&record.payload)));
+                    let item = json!(String::from_utf8_lossy(&record.payload));
+                    if !self.dead_letter(&reason, &item) {
+                        self.persist(true);
+                        return;
+                    }
                     self.finished = record.seq + 1;
                     self.persist(false);
                     continue;
@@ -230,8 +240,25 @@ impl Worker {
         if !force && self.last_persist.elapsed() < PERSIST_EVERY {
             return;
         }
-        if let Err(error) = self.reader.persist(self.finished) {
-            tracing::error!("delivery {}: {error}", self.reader.name());
+        match self.reader.persist(self.finished) {
+            Ok(()) => {
+                if let Some(failed) = self.persist_failures.succeeded() {
+                    tracing::info!(
+                        "delivery {}: position saved again after {failed} failure(s)",
+                        self.reader.name()
+                    );
+                }
+            }
+            // Retried at the next persist (at least every 100 ms while idle): log the first
+            // failure and then at most one line per period, not one per retry.
+            Err(error) => {
+                if let Some(note) = self.persist_failures.failed() {
+                    tracing::error!(
+                        "delivery {}: cannot save the position: {error}{note}",
+                        self.reader.name()
+                    );
+                }
+            }
         }
         self.last_persist = Instant::now();
     }
@@ -278,8 +305,7 @@ impl Worker {
                     unsendable.join("; ")
                 );
                 tracing::error!("delivery {}: {reason}", self.reader.name());
-                self.dead_letter(&reason, queued.audit.clone());
-                return true;
+                return self.dead_letter(&reason, &queued.audit);
             }
             first_try = false;
             if self.stopping() {
@@ -322,11 +348,30 @@ impl Worker {
         }
     }
 
-    fn dead_letter(&self, reason: &str, item: serde_json::Value) {
-        add(&self.shared.metrics.dead_lettered, 1);
+    /// Writes a dead letter, retrying until it is written (true) or the worker is asked to
+    /// stop (false: the record stays unfinished and comes back after a restart). A dead
+    /// letter that cannot be written is not dropped: on a full disk, the worker waits for
+    /// space like the intakes do.
+    fn dead_letter(&mut self, reason: &str, item: &serde_json::Value) -> bool {
         let origin = format!("delivery {}", self.reader.name());
-        if let Err(error) = self.shared.dead_letter.record(&origin, reason, &item) {
-            tracing::error!("{origin}: {error}");
+        loop {
+            match self.shared.dead_letter.record(&origin, reason, item) {
+                Ok(()) => {
+                    add(&self.shared.metrics.dead_lettered, 1);
+                    if let Some(failed) = self.dead_letter_failures.succeeded() {
+                        tracing::info!("{origin}: dead letter written after {failed} failure(s)");
+                    }
+                    return true;
+                }
+                Err(error) => {
+                    if let Some(note) = self.dead_letter_failures.failed() {
+                        tracing::error!("{origin}: {error}; retrying{note}");
+                    }
+                }
+            }
+            if !self.sleep(DEAD_LETTER_RETRY) {
+                return false;
+            }
         }
     }
 

@@ -8,9 +8,10 @@
 //! running set stays and the log says why); SIGTERM and SIGINT stop taking audits, commit and
 //! answer what was taken, let each worker finish the notification in hand, and exit.
 //!
-//! State directory: `queue/` (segments and delivery cursors), `fledge-cursor.json` (the REST
+//! State directory: `queue/` (segments and delivery positions), `fledge-cursor.json` (the REST
 //! poller's position), `engine-<ID>.boots` (the SNMPv3 engine's boots counter, once a v3
-//! destination is configured) and, unless configured elsewhere, `dead-letter.jsonl`.
+//! destination is configured) and, unless configured elsewhere, `dead-letter.jsonl`; folders
+//! 0700 and files 0600, private to the daemon's user.
 
 pub mod config;
 pub mod dead_letter;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod queue;
 pub mod systemd;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::Duration;
@@ -119,6 +121,7 @@ fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, ServeError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(lock_error)?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
@@ -133,7 +136,8 @@ fn lock_state_dir(state_dir: &Path) -> Result<std::fs::File, ServeError> {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(config: Config, rules: RuleSet) -> Result<(), ServeError> {
     let mut config = config;
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| ServeError::StateDir {
+    // Private (0700): it holds whole audits and the SNMPv3 engine's state.
+    queue::private_dir(&config.state_dir).map_err(|source| ServeError::StateDir {
         path: config.state_dir.clone(),
         source,
     })?;

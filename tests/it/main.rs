@@ -21,6 +21,7 @@ mod package;
 mod pandora;
 mod partial_failure;
 mod serve;
+mod serve_damage;
 mod serve_fledge;
 mod serve_http;
 mod serve_v3;

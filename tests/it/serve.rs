@@ -23,7 +23,7 @@ fn stlnk_at(id: &str, timestamp: &str) -> Value {
     entry
 }
 
-fn stlnk(id: &str) -> Value {
+pub(crate) fn stlnk(id: &str) -> Value {
     json!({
         "source": "STLNK",
         "severity": "WARNING",
@@ -33,7 +33,7 @@ fn stlnk(id: &str) -> Value {
 }
 
 /// The service names (object 2) of STLNK notifications received, with how often each came.
-fn services(notifications: &[Notification]) -> BTreeMap<String, usize> {
+pub(crate) fn services(notifications: &[Notification]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for notification in notifications {
         if let Some(service) = object(notification, 2) {
@@ -43,16 +43,16 @@ fn services(notifications: &[Notification]) -> BTreeMap<String, usize> {
     counts
 }
 
-fn destination(name: &str, port: u16, extra: &str) -> String {
+pub(crate) fn destination(name: &str, port: u16, extra: &str) -> String {
     format!("  - name: {name}\n    address: udp:127.0.0.1:{port}\n{extra}")
 }
 
-const INFORM: &str = "    notification: inform\n    retries: 0\n    timeout_ms: 300\n";
+pub(crate) const INFORM: &str = "    notification: inform\n    retries: 0\n    timeout_ms: 300\n";
 /// Informs for a test where a slow answer must not count as a failure.
 const PATIENT_INFORM: &str = "    notification: inform\n    retries: 1\n    timeout_ms: 1000\n";
-const FAST_BACKOFF: &str = "backoff: {initial_ms: 50, max_ms: 400}\n";
+pub(crate) const FAST_BACKOFF: &str = "backoff: {initial_ms: 50, max_ms: 400}\n";
 
-fn config(intakes: &str, destinations: &[String], extra: &str) -> String {
+pub(crate) fn config(intakes: &str, destinations: &[String], extra: &str) -> String {
     format!(
         "state_dir: state\nenv: {{hostname: gw-test}}\nintakes:\n{intakes}destinations:\n{}{extra}",
         destinations.concat()

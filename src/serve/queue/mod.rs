@@ -1,32 +1,48 @@
 //! The durable queue between intake and delivery.
 //!
-//! On disk (in `<state>/queue/`):
-//! - `seg-<first seq, 20 digits>.log`: append-only segments of framed records
-//!   `[payload length u32 LE][crc32 u32 LE][seq u64 LE][payload]`, the CRC covering seq and
-//!   payload. A record is acknowledged only once it is written and (by default) flushed with
+//! On disk (in `<state>/queue/`, folder 0700, files 0600):
+//! - `seg-<first seq, 20 digits>.log`: append-only segments of framed records (see
+//!   [`segment`]: a marker, the length, the sequence number, a CRC over all of them and the
+//!   payload). A record is acknowledged only once it is written and (by default) flushed with
 //!   `fdatasync`; appends that arrive together share one flush (group commit).
-//! - `cursors/<name>`: for each reader (a delivery worker), the sequence number of the next
-//!   record it has not finished, replaced atomically (temporary file, fsync, rename, fsync of the
-//!   folder).
+//! - `positions`: every reader (a delivery worker) the queue knows, with the sequence number of
+//!   its next unfinished record, and the high-water mark; checksummed and replaced atomically
+//!   (see [`positions`]).
 //!
-//! Recovery reads the last segment record by record and cuts it at the first record that is
-//! incomplete or fails its CRC: that is the tail a crash tore, never an acknowledged record,
-//! since acknowledgement waits for the flush. A segment is deleted once every reader's persisted
-//! cursor is past it. When the segments hold `max_bytes`, appends are refused
-//! ([`QueueError::Full`]) until readers catch up: nothing accepted is ever dropped.
+//! Nothing is lost silently. Sequence numbers are never reused: the next one is past the
+//! last record kept, every saved position and the saved high-water mark. Damage found at
+//! start is repaired toward redelivery and logged at ERROR with the records it concerns: a
+//! positions file that is missing (while records are kept), unreadable or fails its checksum
+//! sends every reader back to the oldest record kept, as does a position past the high-water
+//! mark; a damaged record costs that record only (readers resynchronise on the next marker);
+//! records missing from the end of the last segment below the high-water mark (a torn tail
+//! after a power loss with `sync: os`) are reported, and new records never take their numbers.
+//! Bytes after the last whole record that no later record follows are a torn, never
+//! acknowledged write (with `sync: always`) and are cut.
+//!
+//! A segment is deleted once every reader has finished it, even when the positions cannot be
+//! saved (a crash then resends less, never loses); when the segments hold `max_bytes`, appends
+//! are refused ([`QueueError::Full`]), and when the disk refuses a write, appends fail with
+//! [`QueueError::Unavailable`] until it takes them again: nothing accepted is ever dropped.
 
+mod open;
+mod positions;
 mod reader;
 mod segment;
+mod throttle;
 mod writer;
 
+pub use open::private_dir;
 pub use reader::{Reader, Record};
-use reader::{delete_finished_segments, read_cursor, write_cursor};
-use segment::{open_active, recover_segment};
+pub use throttle::{LOG_EVERY, Throttle};
+
+use reader::delete_finished_segments;
+use segment::{Format, open_active};
 use writer::writer_loop;
 
-use std::collections::BTreeMap;
-use std::fs;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -35,7 +51,7 @@ use std::thread::JoinHandle;
 use super::config::QueueConfig;
 
 /// Bytes of a record's frame before its payload.
-pub const HEADER_LEN: usize = 16;
+pub const HEADER_LEN: usize = 20;
 /// Largest payload: an audit is at most 1 MiB of JSON, its notifications a few times that.
 pub const MAX_PAYLOAD_LEN: usize = 16 * 1024 * 1024;
 /// Most bytes one group commit writes before flushing.
@@ -54,6 +70,10 @@ pub enum QueueError {
          destinations catch up"
     )]
     Full { used: u64, limit: u64 },
+    /// The disk refused the write (full, over quota, failing): nothing of the append was
+    /// accepted, and the same append may succeed later.
+    #[error("cannot store audits in {} now ({reason}): retry later", path.display())]
+    Unavailable { path: PathBuf, reason: String },
     #[error("a record of {size} bytes is larger than the {MAX_PAYLOAD_LEN}-byte limit")]
     TooLarge { size: usize },
     #[error("the queue is closed")]
@@ -64,6 +84,17 @@ pub enum QueueError {
         offset: u64,
         reason: String,
     },
+}
+
+impl QueueError {
+    /// The append was refused for now and may be retried as it is (full queue or storage
+    /// unavailable): an intake answers "retry later" (HTTP 503 with `Retry-After`) or waits.
+    pub fn retry_later(&self) -> bool {
+        matches!(
+            self,
+            QueueError::Full { .. } | QueueError::Unavailable { .. }
+        )
+    }
 }
 
 fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> QueueError + 'a {
@@ -93,18 +124,37 @@ struct Append {
 #[derive(Debug, Clone)]
 struct Segment {
     path: PathBuf,
-    /// Bytes of whole, committed records.
+    /// Bytes of whole, committed records (and of damage between them).
     len: u64,
+    format: Format,
+}
+
+impl Segment {
+    fn new(path: PathBuf) -> Segment {
+        Segment {
+            path,
+            len: 0,
+            format: Format::Marked,
+        }
+    }
 }
 
 struct State {
     segments: BTreeMap<u64, Segment>,
-    /// Sequence number the next appended record gets; all below are committed.
+    /// Sequence number the next appended record gets; all below are committed (or lost).
     next_seq: u64,
-    /// Persisted cursor of each reader opened since the queue was (kept after the reader is
-    /// dropped, so a reader that ends early still holds back the segments it needs, until
-    /// [`Queue::forget_readers_except`] drops it).
+    /// Position of each reader known: saved in `positions`, or opened since the queue was
+    /// (kept after the reader is dropped, so a reader that ends early still holds back the
+    /// segments it needs, until [`Queue::forget_readers_except`] drops it). Updated before
+    /// the file is written, so segments are freed even when it cannot be.
     cursors: BTreeMap<String, u64>,
+    /// The positions file was damaged: a reader not in it may be one whose position was lost,
+    /// so it starts at the oldest record kept rather than at the end. Cleared once the
+    /// configured readers are opened.
+    unknown_from_oldest: bool,
+    /// Damage already logged, by segment first seq and byte offset: logged once, not by
+    /// every reader that reaches it.
+    reported: HashSet<(u64, u64)>,
     closed: bool,
 }
 
@@ -121,20 +171,67 @@ impl State {
             .map(|(first, _)| *first)
             .or_else(|| self.segments.keys().next().copied())
     }
+
+    /// The oldest record kept (or the next one when none is).
+    fn oldest_seq(&self) -> u64 {
+        self.segments
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_seq)
+            .min(self.next_seq)
+    }
 }
 
 struct Shared {
     dir: PathBuf,
-    cursor_dir: PathBuf,
+    positions_path: PathBuf,
     config: QueueConfig,
     state: Mutex<State>,
     /// Signalled on every commit and on close.
     committed: Condvar,
+    /// Held while the positions file is replaced, so writes never cross.
+    saving: Mutex<()>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes every known position and the high-water mark, atomically.
+    fn save_positions(&self) -> Result<(), QueueError> {
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = {
+            let state = self.lock();
+            positions::encode(&positions::Positions {
+                high_water: state.next_seq,
+                readers: state.cursors.clone(),
+            })
+        };
+        crate::files::replace(&self.positions_path, &bytes)
+            .map_err(io_error("cannot replace", &self.positions_path))
+    }
+
+    /// Logs damage in a segment at ERROR, once however many readers come across it.
+    fn report_damage(&self, segment: &Path, first: u64, offset: u64, lost: Range<u64>, why: &str) {
+        if !self.lock().reported.insert((first, offset)) {
+            return;
+        }
+        let lost_text = match lost.end.saturating_sub(lost.start) {
+            0 => "no record lost".to_owned(),
+            1 => format!("1 record lost, sequence number {}", lost.start),
+            n => format!(
+                "{n} records lost, sequence numbers {} to {}",
+                lost.start,
+                lost.end - 1
+            ),
+        };
+        tracing::error!(
+            "queue: {} is damaged at byte {offset} ({why}): {lost_text}; reading on from the \
+             next whole record",
+            segment.display()
+        );
     }
 }
 
@@ -146,56 +243,17 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Opens (or creates) the queue in `dir`, repairing a torn tail, and starts its writer.
+    /// Opens (or creates) the queue in `dir`, repairing what it finds damaged (see the module
+    /// documentation), and starts its writer.
     pub fn open(dir: &Path, config: QueueConfig) -> Result<Queue, QueueError> {
-        let cursor_dir = dir.join("cursors");
-        fs::create_dir_all(&cursor_dir).map_err(io_error("cannot create", &cursor_dir))?;
-        let mut segments = BTreeMap::new();
-        for entry in fs::read_dir(dir).map_err(io_error("cannot read", dir))? {
-            let entry = entry.map_err(io_error("cannot read", dir))?;
-            let name = entry.file_name();
-            let Some(first) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("seg-"))
-                .and_then(|n| n.strip_suffix(".log"))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            let path = entry.path();
-            let len = entry
-                .metadata()
-                .map_err(io_error("cannot read", &path))?
-                .len();
-            segments.insert(first, Segment { path, len });
-        }
-        let mut next_seq = 0;
-        if let Some((&first, last)) = segments.iter_mut().next_back() {
-            let (len, next) = recover_segment(&last.path, first)?;
-            last.len = len;
-            next_seq = next;
-        } else {
-            // No segment: continue after the furthest cursor, so sequence numbers never repeat.
-            for entry in fs::read_dir(&cursor_dir)
-                .map_err(io_error("cannot read", &cursor_dir))?
-                .flatten()
-            {
-                if let Ok(seq) = read_cursor(&entry.path()) {
-                    next_seq = next_seq.max(seq);
-                }
-            }
-        }
+        let opened = open::open_state(dir)?;
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
-            cursor_dir,
+            positions_path: opened.positions_path,
             config,
-            state: Mutex::new(State {
-                segments,
-                next_seq,
-                cursors: BTreeMap::new(),
-                closed: false,
-            }),
+            state: Mutex::new(opened.state),
             committed: Condvar::new(),
+            saving: Mutex::new(()),
         });
         let active = open_active(&shared)?;
         let (sender, receiver) = mpsc::channel();
@@ -273,7 +331,7 @@ impl Queue {
         self.shared.lock().used_bytes()
     }
 
-    /// Records each reader has yet to finish, by reader name (from persisted cursors).
+    /// Records each reader has yet to finish, by reader name.
     pub fn backlog(&self) -> Vec<(String, u64)> {
         let state = self.shared.lock();
         state
@@ -283,45 +341,67 @@ impl Queue {
             .collect()
     }
 
-    /// Opens the reader `name` at its persisted cursor. A reader seen for the first time starts
-    /// after the last committed record, and its cursor is persisted at once, so no record
-    /// appended from now on can be missed by it after a crash.
+    /// Opens the reader `name` at its saved position. A reader seen for the first time starts
+    /// after the last committed record (or, when the positions file was damaged, at the oldest
+    /// record kept), and its position is saved at once, so no record appended from now on can
+    /// be missed by it after a crash.
     pub fn reader(&self, name: &str) -> Result<Reader, QueueError> {
-        let path = self.shared.cursor_dir.join(name);
-        let next_seq = match read_cursor(&path) {
-            Ok(seq) => seq,
-            Err(_) => {
-                let seq = self.shared.lock().next_seq;
-                write_cursor(&self.shared.cursor_dir, name, seq)?;
-                seq
+        let (next_seq, new) = {
+            let mut state = self.shared.lock();
+            match state.cursors.get(name) {
+                Some(&seq) => (seq, false),
+                None => {
+                    let seq = if state.unknown_from_oldest {
+                        state.oldest_seq()
+                    } else {
+                        state.next_seq
+                    };
+                    state.cursors.insert(name.to_owned(), seq);
+                    (seq, true)
+                }
             }
         };
-        self.shared.lock().cursors.insert(name.to_owned(), next_seq);
-        Ok(Reader {
-            shared: Arc::clone(&self.shared),
-            name: name.to_owned(),
+        let mut unsaved = false;
+        if new && let Err(error) = self.shared.save_positions() {
+            // The daemon still starts: the worker saves its position again as it goes.
+            tracing::error!("queue: {error}; the position of {name} is saved again later");
+            unsaved = true;
+        }
+        Ok(Reader::new(
+            Arc::clone(&self.shared),
+            name,
             next_seq,
-            persisted: next_seq,
-            position: None,
-        })
+            unsaved,
+        ))
     }
 
-    /// Deletes the cursors of readers not in `keep` (destinations removed from the
-    /// configuration), so they no longer hold segments back.
+    /// Forgets the readers not in `keep` (destinations removed from the configuration), so
+    /// they no longer hold segments back. Called once the configured readers are opened: a
+    /// reader unknown from then on is a new destination.
     pub fn forget_readers_except(&self, keep: &[String]) -> Result<(), QueueError> {
-        let cursor_dir = &self.shared.cursor_dir;
-        let entries = fs::read_dir(cursor_dir).map_err(io_error("cannot read", cursor_dir))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || keep.contains(&name) {
-                continue;
+        let forgotten: Vec<String> = {
+            let mut state = self.shared.lock();
+            state.unknown_from_oldest = false;
+            let names: Vec<String> = state
+                .cursors
+                .keys()
+                .filter(|name| !keep.contains(name))
+                .cloned()
+                .collect();
+            for name in &names {
+                state.cursors.remove(name);
             }
-            let path = entry.path();
-            fs::remove_file(&path).map_err(io_error("cannot remove", &path))?;
-            self.shared.lock().cursors.remove(&name);
-            tracing::info!("queue: forgot the cursor of {name}, no longer configured");
+            names
+        };
+        for name in &forgotten {
+            tracing::info!("queue: forgot the position of {name}, no longer configured");
         }
         delete_finished_segments(&self.shared);
+        if !forgotten.is_empty()
+            && let Err(error) = self.shared.save_positions()
+        {
+            tracing::error!("queue: {error}; the positions are saved again later");
+        }
         Ok(())
     }
 }
@@ -333,199 +413,4 @@ impl Drop for Queue {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::serve::config::SyncPolicy;
-
-    fn config() -> QueueConfig {
-        QueueConfig {
-            max_bytes: 1024 * 1024,
-            segment_bytes: 256,
-            sync: SyncPolicy::Always,
-        }
-    }
-
-    fn payload(n: u64) -> Vec<u8> {
-        format!("record {n:04}").into_bytes()
-    }
-
-    fn read_all(reader: &mut Reader) -> Vec<Record> {
-        let mut records = Vec::new();
-        while let Some(record) = reader.next(Duration::from_millis(20)).unwrap() {
-            records.push(record);
-        }
-        records
-    }
-
-    #[test]
-    fn records_come_back_in_order_across_segments_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = Queue::open(dir.path(), config()).unwrap();
-        let mut reader = queue.reader("a").unwrap();
-        for n in 0..50 {
-            let receipt = queue.append_wait(vec![payload(n)]).unwrap();
-            assert_eq!(receipt, Receipt { first: n, count: 1 });
-        }
-        let records = read_all(&mut reader);
-        assert_eq!(records.len(), 50);
-        assert!(
-            records
-                .iter()
-                .enumerate()
-                .all(|(i, r)| r.seq == i as u64 && r.payload == payload(i as u64))
-        );
-        reader.persist(20).unwrap();
-        drop(reader);
-        drop(queue);
-
-        let queue = Queue::open(dir.path(), config()).unwrap();
-        let mut reader = queue.reader("a").unwrap();
-        let records = read_all(&mut reader);
-        assert_eq!(records.first().map(|r| r.seq), Some(20));
-        assert_eq!(records.len(), 30);
-        assert_eq!(queue.append_wait(vec![payload(50)]).unwrap().first, 50);
-    }
-
-    #[test]
-    fn finished_segments_are_deleted_only_when_every_reader_is_past_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = Queue::open(dir.path(), config()).unwrap();
-        let mut fast = queue.reader("fast").unwrap();
-        let slow = queue.reader("slow").unwrap();
-        for n in 0..60 {
-            queue.append_wait(vec![payload(n)]).unwrap();
-        }
-        let segments = || {
-            fs::read_dir(dir.path())
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .file_name()
-                        .to_string_lossy()
-                        .starts_with("seg-")
-                })
-                .count()
-        };
-        let before = segments();
-        assert!(before > 3, "{before}");
-        read_all(&mut fast);
-        fast.persist(60).unwrap();
-        assert_eq!(segments(), before, "the slow reader still needs them");
-        drop(slow);
-        let mut slow = queue.reader("slow").unwrap();
-        assert_eq!(read_all(&mut slow).len(), 60);
-        slow.persist(60).unwrap();
-        assert_eq!(segments(), 1, "only the active segment is left");
-    }
-
-    #[test]
-    fn a_torn_tail_is_cut_and_earlier_records_survive() {
-        let dir = tempfile::tempdir().unwrap();
-        let one_segment = QueueConfig {
-            segment_bytes: 1 << 20,
-            ..config()
-        };
-        {
-            let queue = Queue::open(dir.path(), one_segment).unwrap();
-            queue.reader("a").unwrap();
-            for n in 0..10 {
-                queue.append_wait(vec![payload(n)]).unwrap();
-            }
-        }
-        let segment = dir.path().join(format!("seg-{:020}.log", 0));
-        let whole = fs::read(&segment).unwrap();
-        // Every way a crash can tear the last record: a partial header, a partial payload,
-        // a damaged payload, and zeros where the file was extended but not written.
-        let record_len = HEADER_LEN + payload(9).len();
-        let last_start = whole.len() - record_len;
-        let mut damaged = whole.clone();
-        damaged[last_start + HEADER_LEN + 2] ^= 0xff;
-        let mut zeros = whole[..last_start].to_vec();
-        zeros.extend(std::iter::repeat_n(0u8, 40));
-        for tail in [
-            whole[..last_start + 5].to_vec(),
-            whole[..whole.len() - 3].to_vec(),
-            damaged,
-            zeros,
-        ] {
-            fs::write(&segment, &tail).unwrap();
-            let queue = Queue::open(dir.path(), one_segment).unwrap();
-            let mut reader = queue.reader("a").unwrap();
-            let records = read_all(&mut reader);
-            assert_eq!(records.len(), 9);
-            assert_eq!(records[8].payload, payload(8));
-            assert_eq!(fs::metadata(&segment).unwrap().len(), last_start as u64);
-            // The next append reuses the torn record's sequence number.
-            assert_eq!(queue.append_wait(vec![payload(99)]).unwrap().first, 9);
-            drop(reader);
-            drop(queue);
-            fs::write(&segment, &whole).unwrap();
-        }
-    }
-
-    #[test]
-    fn a_full_queue_refuses_appends_until_readers_catch_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = Queue::open(
-            dir.path(),
-            QueueConfig {
-                max_bytes: 300,
-                segment_bytes: 100,
-                sync: SyncPolicy::Os,
-            },
-        )
-        .unwrap();
-        let mut reader = queue.reader("a").unwrap();
-        let mut accepted = 0;
-        let error = loop {
-            match queue.append_wait(vec![payload(accepted)]) {
-                Ok(_) => accepted += 1,
-                Err(error) => break error,
-            }
-        };
-        assert!(matches!(error, QueueError::Full { .. }), "{error}");
-        assert_eq!(read_all(&mut reader).len() as u64, accepted);
-        reader.persist(accepted).unwrap();
-        queue.append_wait(vec![payload(accepted)]).unwrap();
-    }
-
-    #[test]
-    fn a_new_reader_starts_after_what_is_already_queued() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = Queue::open(dir.path(), config()).unwrap();
-        let _first = queue.reader("first").unwrap();
-        queue.append_wait(vec![payload(0), payload(1)]).unwrap();
-        let mut late = queue.reader("late").unwrap();
-        assert_eq!(late.position(), 2);
-        queue.append_wait(vec![payload(2)]).unwrap();
-        let records = read_all(&mut late);
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].seq, 2);
-    }
-
-    #[test]
-    fn close_commits_pending_appends_then_refuses() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = Queue::open(dir.path(), config()).unwrap();
-        let (sender, receiver) = mpsc::channel();
-        for n in 0..100 {
-            let sender = sender.clone();
-            queue.append(
-                vec![payload(n)],
-                Box::new(move |result| {
-                    let _ = sender.send(result.is_ok());
-                }),
-            );
-        }
-        queue.close();
-        drop(sender);
-        assert_eq!(receiver.iter().filter(|ok| *ok).count(), 100);
-        assert!(matches!(
-            queue.append_wait(vec![payload(0)]),
-            Err(QueueError::Closed)
-        ));
-    }
-}
+mod tests;

@@ -7,12 +7,15 @@ use std::sync::mpsc;
 
 use super::reader::delete_finished_segments;
 use super::segment::{create_segment, frame};
-use super::{Append, HEADER_LEN, MAX_COMMIT_BYTES, QueueError, Receipt, Segment, Shared, io_error};
+use super::throttle::Throttle;
+use super::{Append, HEADER_LEN, MAX_COMMIT_BYTES, QueueError, Receipt, Segment, Shared};
 use crate::serve::config::SyncPolicy;
 
 pub(super) fn writer_loop(shared: &Shared, active: (u64, File), appends: &mpsc::Receiver<Append>) {
     let (mut active_first, mut file) = active;
     let mut buffer = Vec::with_capacity(1024 * 1024);
+    let mut failures = Throttle::default();
+    let mut seal_failures = Throttle::default();
     // Blocks for the first append, then takes every append already waiting: one flush for all.
     while let Ok(first_append) = appends.recv() {
         let mut batch = vec![first_append];
@@ -31,6 +34,7 @@ pub(super) fn writer_loop(shared: &Shared, active: (u64, File), appends: &mpsc::
             let active_len = state.segments.get(&active_first).map_or(0, |s| s.len);
             (state.next_seq, state.used_bytes(), active_len)
         };
+        let next_seq_before = next_seq;
         buffer.clear();
         let mut accepted = Vec::with_capacity(batch.len());
         let mut used_after = used;
@@ -75,14 +79,35 @@ pub(super) fn writer_loop(shared: &Shared, active: (u64, File), appends: &mpsc::
             });
         if let Err(error) = written {
             // Cut back to the last commit so the failed records can never be read; callers
-            // learn that nothing of theirs was accepted.
+            // learn that nothing of theirs was accepted, and may try again.
             let _ = file.set_len(active_len);
-            let failure = io_error("cannot write", &path)(error);
-            tracing::error!("queue: {failure}");
+            let failure = QueueError::Unavailable {
+                path: path.clone(),
+                reason: error.to_string(),
+            };
+            if let Some(note) = failures.failed() {
+                tracing::error!("queue: {failure}{note}");
+            }
             for (_, done) in accepted {
                 done(Err(failure.clone()));
             }
+            // Seal the segment so it can be deleted once delivered: on a full disk, that is
+            // what frees space (an empty file needs no data block).
+            if active_len > 0
+                && let Ok((path, new_file)) = create_segment(&shared.dir, next_seq_before)
+            {
+                shared
+                    .lock()
+                    .segments
+                    .insert(next_seq_before, Segment::new(path));
+                active_first = next_seq_before;
+                file = new_file;
+            }
+            delete_finished_segments(shared);
             continue;
+        }
+        if let Some(failed) = failures.succeeded() {
+            tracing::info!("queue: writing again after {failed} failed commit(s)");
         }
         let new_len = active_len + buffer.len() as u64;
         {
@@ -96,15 +121,17 @@ pub(super) fn writer_loop(shared: &Shared, active: (u64, File), appends: &mpsc::
         if new_len >= shared.config.segment_bytes {
             match create_segment(&shared.dir, next_seq) {
                 Ok((path, new_file)) => {
-                    shared
-                        .lock()
-                        .segments
-                        .insert(next_seq, Segment { path, len: 0 });
+                    shared.lock().segments.insert(next_seq, Segment::new(path));
                     active_first = next_seq;
                     file = new_file;
+                    seal_failures.succeeded();
                     delete_finished_segments(shared);
                 }
-                Err(error) => tracing::error!("queue: {error}; staying on the current segment"),
+                Err(error) => {
+                    if let Some(note) = seal_failures.failed() {
+                        tracing::error!("queue: {error}; staying on the current segment{note}");
+                    }
+                }
             }
         }
         for (receipt, done) in accepted {

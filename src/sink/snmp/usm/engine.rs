@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
@@ -151,6 +152,7 @@ fn lock_boots(boots: &Path) -> Result<std::fs::File, EngineError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|source| EngineError::Write {
             path: path.clone(),
