@@ -396,3 +396,46 @@ fn a_full_disk_refuses_audits_then_recovers_by_itself() {
         acknowledged.len()
     );
 }
+
+/// An audit the rules cannot evaluate is dead-lettered before it is acknowledged: when the
+/// dead-letter file cannot be written, nothing is acknowledged, the client is told to come
+/// back (503 with `Retry-After`), and the same post succeeds once the file can be written.
+#[test]
+fn an_unwritable_dead_letter_file_answers_503_until_it_can_be_written() {
+    let manager = Snmptrapd::start();
+    let mut serve = Serve::new(&http_config(manager.port(), ""));
+    serve.start();
+    let dead_letters = serve.path("state/dead-letter.jsonl");
+    // A folder where the file should be: opening it for appending fails.
+    std::fs::create_dir_all(&dead_letters).unwrap();
+    let unevaluable = serde_json::json!({
+        "source": "STLNK", "severity": "WARNING",
+        "details": {"nameService": "no-link", "valueLink": "ON"}
+    })
+    .to_string();
+
+    let client = reqwest::blocking::Client::new();
+    let post = || {
+        client
+            .post(serve.http_url("/audit"))
+            .header("Content-Type", "application/json")
+            .body(unevaluable.clone())
+            .send()
+            .unwrap()
+    };
+    let refused = post();
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(
+        error_logged(&serve, &["dead-letter file"]),
+        "{}",
+        serve.log_text()
+    );
+
+    std::fs::remove_dir(&dead_letters).unwrap();
+    let accepted = post();
+    assert_eq!(accepted.status().as_u16(), 200);
+    assert!(accepted.text().unwrap().contains("\"dead_lettered\":1"));
+    let written = std::fs::read_to_string(&dead_letters).unwrap();
+    assert_eq!(written.lines().count(), 1, "{written}");
+}

@@ -9,7 +9,7 @@
 //! writer completes each append through a channel the request's task waits on, so a slow
 //! client never holds up a commit and a commit never holds up another client.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -24,7 +24,7 @@ use crate::serve::http::access::{self, Body};
 use crate::serve::http::{Answer, Handler, Peer, Server};
 use crate::serve::listen::ListenError;
 use crate::serve::metrics::add;
-use crate::serve::queue::{QueueError, Receipt};
+use crate::serve::queue::{QueueError, Receipt, Throttle};
 use crate::source::audit::{MAX_INPUT_BYTES, decode_input};
 
 /// Runtime threads reading and answering requests.
@@ -44,6 +44,9 @@ struct AuditHandler {
     /// False once the intake stops accepting; held (read) across each queue append, so that
     /// once stopping has taken it (write) no append can follow.
     accepting: RwLock<bool>,
+    /// Refusals for a storage failure (full disk, dead-letter file not writable) repeat on
+    /// every request until space returns: logged at most once per `LOG_EVERY`.
+    storage_failures: Mutex<Throttle>,
 }
 
 impl HttpIntake {
@@ -55,6 +58,7 @@ impl HttpIntake {
             processor,
             body_timeout: config.limits.body_timeout,
             accepting: RwLock::new(true),
+            storage_failures: Mutex::new(Throttle::default()),
         });
         let server = Server::start(
             "http intake",
@@ -235,7 +239,7 @@ impl AuditHandler {
             Ok(Step::Wait(outcome, done)) => {
                 let result = done.await.unwrap_or(Err(QueueError::Closed));
                 self.processor.appended(&result);
-                appended(outcome, result)
+                self.appended(outcome, result)
             }
             Err(error) => {
                 tracing::error!("http intake: {error}");
@@ -285,9 +289,11 @@ impl AuditHandler {
         let prepared = match self.processor.prepare(audits, "http") {
             Ok(prepared) => prepared,
             Err(error) => {
-                tracing::error!("http intake: {error}");
+                // The dead-letter file could not be written: nothing was acknowledged, so the
+                // client is told to send the same body again later.
+                self.storage_failed(&format!("http intake: refused with 503: {error}"));
                 return Step::Answer(access::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::SERVICE_UNAVAILABLE,
                     &error.to_string(),
                 ));
             }
@@ -308,16 +314,40 @@ impl AuditHandler {
     }
 }
 
-fn appended(outcome: Outcome, result: Result<Receipt, QueueError>) -> Response<Body> {
-    match result {
-        Ok(_) => access::json(StatusCode::OK, &json!(outcome)),
-        Err(error @ QueueError::Full { .. }) => {
-            tracing::warn!("http intake: refused with 503: {error}");
-            access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+impl AuditHandler {
+    fn appended(&self, outcome: Outcome, result: Result<Receipt, QueueError>) -> Response<Body> {
+        match result {
+            Ok(_) => {
+                let recovered = self
+                    .storage_failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .succeeded();
+                if let Some(failures) = recovered {
+                    tracing::info!("http intake: accepting again after {failures} refusal(s)");
+                }
+                access::json(StatusCode::OK, &json!(outcome))
+            }
+            Err(error @ QueueError::Full { .. }) => {
+                tracing::warn!("http intake: refused with 503: {error}");
+                access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+            }
+            Err(error) => {
+                self.storage_failed(&format!("http intake: cannot queue: {error}"));
+                access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+            }
         }
-        Err(error) => {
-            tracing::error!("http intake: cannot queue: {error}");
-            access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+    }
+
+    /// Logs a storage failure at ERROR, rate-limited: a full disk refuses every request.
+    fn storage_failed(&self, line: &str) {
+        let note = self
+            .storage_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failed();
+        if let Some(note) = note {
+            tracing::error!("{line}{note}");
         }
     }
 }

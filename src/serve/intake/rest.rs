@@ -40,7 +40,6 @@ use serde_json::Value;
 
 use super::{Intake, Processor};
 use crate::serve::config::FledgeConfig;
-use crate::serve::queue::QueueError;
 use crate::source::audit::{decode_input, format_timestamp, parse_timestamp, zoneless_to_utc};
 use crate::source::fledge::{AuditQuery, Client, ClientError, Settings};
 
@@ -438,9 +437,9 @@ impl PollLoop {
         loop {
             let result = self.processor.queue.append_wait(prepared.payloads.clone());
             match &result {
-                Err(QueueError::Full { .. }) if !self.stopping() => {
+                Err(error) if error.retry_later() && !self.stopping() => {
                     if !warned {
-                        tracing::warn!("fledge intake: the queue is full; waiting");
+                        tracing::warn!("fledge intake: waiting: {error}");
                         warned = true;
                     }
                     std::thread::sleep(FULL_WAIT);

@@ -12,7 +12,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Intake, Processor};
-use crate::serve::queue::QueueError;
 use crate::source::audit::{MAX_AUDIT_BYTES, decode_input};
 
 /// Lines queued in one append at most.
@@ -146,9 +145,9 @@ fn flush(processor: &Processor, audits: Vec<Value>, stop: &AtomicBool) {
     loop {
         let result = processor.queue.append_wait(prepared.payloads.clone());
         match &result {
-            Err(QueueError::Full { .. }) if !stop.load(Ordering::Relaxed) => {
+            Err(error) if error.retry_later() && !stop.load(Ordering::Relaxed) => {
                 if !warned {
-                    tracing::warn!("stdin intake: the queue is full; waiting for the destinations");
+                    tracing::warn!("stdin intake: waiting: {error}");
                     warned = true;
                 }
                 std::thread::sleep(FULL_WAIT);
