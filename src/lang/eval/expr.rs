@@ -82,6 +82,14 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Evaluates `node` where a `Missing` result is dropped by the caller.
+    fn eval_discarding_missing(&mut self, node: &'a Node) -> Eval<Val<'a>> {
+        self.discarding += 1;
+        let result = self.eval(node);
+        self.discarding -= 1;
+        result
+    }
+
     pub(super) fn path(&mut self, path: &'a PathNode, span: Span) -> Eval<Val<'a>> {
         let (start, segments): (Val<'a>, &[Seg]) = match path.root {
             Root::Document => (Val::Json(self.document), &path.segments),
@@ -107,6 +115,10 @@ impl<'a> Evaluator<'a> {
                         span,
                         format!("`param.{name}` is text; it has no fields"),
                     )),
+                    None if self.discarding > 0 => Err(Fail::Missing {
+                        span,
+                        message: String::new(),
+                    }),
                     None => {
                         let known: Vec<&str> = self.params.0.keys().map(String::as_str).collect();
                         let advice = match did_you_mean(name, known.iter().copied()) {
@@ -145,6 +157,12 @@ impl<'a> Evaluator<'a> {
             let next = match (&current, segment) {
                 (Val::Json(Value::Object(map)), Seg::Key(key)) => match value::member(map, key) {
                     Some(value) => Val::from_json(value),
+                    None if self.discarding > 0 => {
+                        return Err(Fail::Missing {
+                            span,
+                            message: String::new(),
+                        });
+                    }
                     None => {
                         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
                         let near = match did_you_mean(key, keys.iter().copied()) {
@@ -228,7 +246,7 @@ impl<'a> Evaluator<'a> {
         match op {
             BinOp::And => Ok(Val::Bool(self.condition(lhs)? && self.condition(rhs)?)),
             BinOp::Or => Ok(Val::Bool(self.condition(lhs)? || self.condition(rhs)?)),
-            BinOp::Coalesce => match self.eval(lhs) {
+            BinOp::Coalesce => match self.eval_discarding_missing(lhs) {
                 Ok(value) if !value.is_empty_like() => Ok(value),
                 Ok(_) | Err(Fail::Missing { .. }) => self.eval(rhs),
                 Err(other) => Err(other),
@@ -343,7 +361,7 @@ impl<'a> Evaluator<'a> {
                     message: format!("every argument of {}() is missing or empty", builtin.name()),
                 }))
             }
-            Builtin::Exists => match self.eval(&args[0]) {
+            Builtin::Exists => match self.eval_discarding_missing(&args[0]) {
                 Ok(Val::Null) | Err(Fail::Missing { .. }) => Ok(Val::Bool(false)),
                 Ok(_) => Ok(Val::Bool(true)),
                 Err(other) => Err(other),

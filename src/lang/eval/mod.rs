@@ -176,6 +176,9 @@ struct Evaluator<'a> {
     /// Paths read by the field being explained; `None` when not explaining.
     reads: Option<Vec<(String, String)>>,
     explained: Vec<Explained>,
+    /// Above 0 inside the left of `??` or the argument of `exists()`, where a `Missing` is
+    /// always dropped: its message (a list of keys, a "did you mean") is then not built.
+    discarding: u32,
 }
 
 impl<'a> Evaluator<'a> {
@@ -195,6 +198,7 @@ impl<'a> Evaluator<'a> {
             item: None,
             reads: explain.then(Vec::new),
             explained: Vec::new(),
+            discarding: 0,
         }
     }
 

@@ -1,5 +1,5 @@
-//! BER encoding of a [`Trap`] record as an SNMPv1 or SNMPv2c message, built from rasn-snmp's
-//! ASN.1 types.
+//! BER encoding of a [`Trap`] record as an SNMPv1 or SNMPv2c message: SNMPv1 built from
+//! rasn-snmp's ASN.1 types, SNMPv2c written straight into the buffer ([`v2c`]).
 //!
 //! Request-id and uptime are inputs ([`Envelope`]) so that the same record always gives the
 //! same bytes; the [`Sender`](super::Sender) supplies live values.
@@ -9,10 +9,14 @@ use std::borrow::Cow;
 use rasn::types::{FixedOctetString, Integer, ObjectIdentifier, OctetString};
 use rasn_smi::v1 as smi_v1;
 use rasn_smi::v2 as smi_v2;
-use rasn_snmp::{v1, v2, v2c};
+#[cfg(test)]
+use rasn_snmp::v2c as rasn_v2c;
+use rasn_snmp::{v1, v2};
 
 use super::{PduKind, SnmpVersion};
 use crate::record::{Oid, OidError, SnmpValue, Trap, VarBind};
+
+pub(super) mod v2c;
 
 /// `sysUpTime.0` (SNMPv2-MIB), the first varbind of every SNMPv2 notification.
 pub const SYS_UP_TIME_0: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 3, 0];
@@ -138,16 +142,10 @@ pub fn encode_into(
     envelope: &Envelope<'_>,
     buffer: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    buffer.clear();
     let community = OctetString::from_slice(envelope.community);
     let result = match envelope.version {
-        SnmpVersion::V2c => {
-            let message = v2c::Message {
-                version: Integer::from(SnmpVersion::V2c.wire_value()),
-                community,
-                data: v2_pdus(trap, envelope.pdu, envelope.request_id, envelope.uptime)?,
-            };
-            rasn::ber::encode_buf(&message, buffer)
-        }
+        SnmpVersion::V2c => return v2c::append(trap, envelope, buffer),
         SnmpVersion::V1 => {
             if envelope.pdu != PduKind::Trap {
                 return Err(EncodeError::NoV1Pdu {
@@ -163,6 +161,18 @@ pub fn encode_into(
         }
     };
     result.map_err(|e| EncodeError::Ber(e.to_string()))
+}
+
+/// The SNMPv2c message built from rasn-snmp's types, which [`v2c`] must match byte
+/// for byte.
+#[cfg(test)]
+fn encode_v2c_with_rasn(trap: &Trap, envelope: &Envelope<'_>) -> Result<Vec<u8>, EncodeError> {
+    let message = rasn_v2c::Message {
+        version: Integer::from(SnmpVersion::V2c.wire_value()),
+        community: OctetString::from_slice(envelope.community),
+        data: v2_pdus(trap, envelope.pdu, envelope.request_id, envelope.uptime)?,
+    };
+    rasn::ber::encode(&message).map_err(|e| EncodeError::Ber(e.to_string()))
 }
 
 /// The SNMPv2 PDU of a notification (`sysUpTime.0`, `snmpTrapOID.0`, then the objects), as

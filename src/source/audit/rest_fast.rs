@@ -88,6 +88,11 @@ pub fn decode(text: &str, received: Timestamp) -> Option<Vec<Value>> {
     if *first != b'{' {
         return None;
     }
+    // Other shapes fail both attempts below at their first key, after serde has built an
+    // error message for each: look at that key first.
+    if first_key(text).is_some_and(|key| !KEYS.contains(&key)) {
+        return None;
+    }
     // An entry is the common case; a list response fails it at its first key.
     if let Ok(entry) = serde_json::from_str::<RestEntry>(text) {
         return Some(vec![normalise(entry, received)?]);
@@ -98,6 +103,30 @@ pub fn decode(text: &str, received: Timestamp) -> Option<Vec<Value>> {
         .map(|entry| normalise(entry, received))
         .collect()
 }
+
+/// Every key of [`RestEntry`] and [`RestList`].
+const KEYS: &[&str] = &[
+    "source",
+    "severity",
+    "details",
+    "detail",
+    "timestamp",
+    "audit",
+    "totalCount",
+];
+
+/// The first key of an object's text, when it is written without escapes.
+fn first_key(text: &str) -> Option<&str> {
+    let rest = text
+        .trim_start_matches(JSON_WHITESPACE)
+        .strip_prefix('{')?
+        .trim_start_matches(JSON_WHITESPACE)
+        .strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 fn normalise(entry: RestEntry<'_>, received: Timestamp) -> Option<Value> {
     if !shape::is_code(&entry.source) {
@@ -122,4 +151,25 @@ fn normalise(entry: RestEntry<'_>, received: Timestamp) -> Option<Value> {
         detail,
         timestamp,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_key_decides_without_parsing() {
+        assert_eq!(first_key(" {\n\t\"code\": 1}"), Some("code"));
+        assert_eq!(first_key(r#"{"co\"de": 1}"#), None);
+        assert_eq!(first_key("{}"), None);
+        assert_eq!(first_key("[1]"), None);
+        let received = Timestamp::UNIX_EPOCH;
+        // A storage payload is not a REST entry; a REST entry is, whatever its key order.
+        assert!(decode(r#"{"code": "STLNK", "level": 2, "log": {}}"#, received).is_none());
+        let entry = r#"{"timestamp": "2026-11-21 09:15:42.317", "source": "SRVFL",
+            "severity": "FAILURE", "details": {"name": "x"}}"#;
+        assert_eq!(decode(entry, received).map(|audits| audits.len()), Some(1));
+        let list = r#"{"totalCount": 1, "audit": [{"source": "SRVFL", "severity": "FAILURE"}]}"#;
+        assert_eq!(decode(list, received).map(|audits| audits.len()), Some(1));
+    }
 }

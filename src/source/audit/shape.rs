@@ -196,15 +196,24 @@ pub fn normalised(
     detail: Map<String, Value>,
     timestamp: Timestamp,
 ) -> Value {
-    // Built key by key: serde_json keeps insertion order (preserve_order).
-    let mut document = Map::with_capacity(4);
-    document.insert("source".to_owned(), Value::String(source));
-    document.insert("severity".to_owned(), Value::String(severity.to_owned()));
-    document.insert("detail".to_owned(), Value::Object(detail));
-    document.insert(
-        "timestamp".to_owned(),
+    // A copy of a map already holding the four keys, in order (serde_json keeps insertion
+    // order): copying its index costs less than hashing the keys again for every audit.
+    thread_local! {
+        static KEYS: Map<String, Value> = ["source", "severity", "detail", "timestamp"]
+            .into_iter()
+            .map(|key| (key.to_owned(), Value::Null))
+            .collect();
+    }
+    let mut document = KEYS.with(Map::clone);
+    let values = [
+        Value::String(source),
+        Value::String(severity.to_owned()),
+        Value::Object(detail),
         Value::String(format_timestamp(timestamp)),
-    );
+    ];
+    for (slot, value) in document.values_mut().zip(values) {
+        *slot = value;
+    }
     Value::Object(document)
 }
 

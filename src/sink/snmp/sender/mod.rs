@@ -251,6 +251,16 @@ impl Sender {
     fn encode_trap(&mut self, trap: &Trap) -> Result<Option<i32>, EncodeError> {
         let request_id = self.take_request_id();
         let uptime = self.uptime();
+        self.write_trap(trap, request_id, uptime)
+    }
+
+    /// Encodes a trap with the given request-id and uptime into `message`.
+    fn write_trap(
+        &mut self,
+        trap: &Trap,
+        request_id: i32,
+        uptime: u32,
+    ) -> Result<Option<i32>, EncodeError> {
         match &mut self.encoder {
             Encoder::Community {
                 version,
@@ -281,8 +291,32 @@ impl Sender {
     /// only: an inform is an exchange, made by [`send`](Sender::send).
     pub fn queue_trap(&mut self, trap: &Trap) -> Result<(), EncodeError> {
         debug_assert!(!self.is_inform(), "informs are sent one by one");
-        self.encode_trap(trap)?;
-        self.batch.extend_from_slice(&self.message);
+        let request_id = self.take_request_id();
+        let uptime = self.uptime();
+        if let Encoder::Community {
+            version: SnmpVersion::V2c,
+            community,
+            agent_addr,
+        } = &self.encoder
+        {
+            // Written straight at the end of the batch, without a copy through `message`.
+            let envelope = Envelope {
+                version: SnmpVersion::V2c,
+                pdu: PduKind::Trap,
+                community: community.as_bytes(),
+                request_id,
+                uptime,
+                agent_addr: *agent_addr,
+            };
+            let start = self.batch.len();
+            if let Err(error) = super::ber::v2c::append(trap, &envelope, &mut self.batch) {
+                self.batch.truncate(start);
+                return Err(error);
+            }
+        } else {
+            self.write_trap(trap, request_id, uptime)?;
+            self.batch.extend_from_slice(&self.message);
+        }
         self.batch_ends.push(self.batch.len());
         Ok(())
     }
