@@ -100,6 +100,26 @@ enum Encoder {
     Usm(Box<V3Session>),
 }
 
+/// The v1/v2c message header of one notification: the same for traps, queued traps and
+/// informs but for the PDU type.
+fn community_envelope(
+    version: SnmpVersion,
+    community: &Community,
+    agent_addr: [u8; 4],
+    pdu: PduKind,
+    request_id: i32,
+    uptime: u32,
+) -> Envelope<'_> {
+    Envelope {
+        version,
+        pdu,
+        community: community.as_bytes(),
+        request_id,
+        uptime,
+        agent_addr,
+    }
+}
+
 /// Sends notifications to a fixed list of destinations.
 pub struct Sender {
     config: SenderConfig,
@@ -208,14 +228,14 @@ impl Sender {
                 community,
                 agent_addr,
             } => {
-                let envelope = Envelope {
-                    version: *version,
-                    pdu: PduKind::InformRequest,
-                    community: community.as_bytes(),
+                let envelope = community_envelope(
+                    *version,
+                    community,
+                    *agent_addr,
+                    PduKind::InformRequest,
                     request_id,
                     uptime,
-                    agent_addr: *agent_addr,
-                };
+                );
                 encode_into(trap, &envelope, &mut self.message)?;
                 Messages::Community(&self.message)
             }
@@ -267,14 +287,14 @@ impl Sender {
                 community,
                 agent_addr,
             } => {
-                let envelope = Envelope {
-                    version: *version,
-                    pdu: PduKind::Trap,
-                    community: community.as_bytes(),
+                let envelope = community_envelope(
+                    *version,
+                    community,
+                    *agent_addr,
+                    PduKind::Trap,
                     request_id,
                     uptime,
-                    agent_addr: *agent_addr,
-                };
+                );
                 encode_into(trap, &envelope, &mut self.message)?;
                 // SNMPv1 Trap-PDUs have no request-id.
                 Ok((*version == SnmpVersion::V2c).then_some(request_id))
@@ -300,14 +320,14 @@ impl Sender {
         } = &self.encoder
         {
             // Written straight at the end of the batch, without a copy through `message`.
-            let envelope = Envelope {
-                version: SnmpVersion::V2c,
-                pdu: PduKind::Trap,
-                community: community.as_bytes(),
+            let envelope = community_envelope(
+                SnmpVersion::V2c,
+                community,
+                *agent_addr,
+                PduKind::Trap,
                 request_id,
                 uptime,
-                agent_addr: *agent_addr,
-            };
+            );
             let start = self.batch.len();
             if let Err(error) = super::ber::v2c::append(trap, &envelope, &mut self.batch) {
                 self.batch.truncate(start);
