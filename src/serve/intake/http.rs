@@ -47,6 +47,8 @@ struct AuditHandler {
     /// Refusals for a storage failure (full disk, dead-letter file not writable) repeat on
     /// every request until space returns: logged at most once per `LOG_EVERY`.
     storage_failures: Mutex<Throttle>,
+    /// Refusals for a full queue repeat the same way while the destinations catch up.
+    full_refusals: Mutex<Throttle>,
 }
 
 impl HttpIntake {
@@ -59,6 +61,7 @@ impl HttpIntake {
             body_timeout: config.limits.body_timeout,
             accepting: RwLock::new(true),
             storage_failures: Mutex::new(Throttle::default()),
+            full_refusals: Mutex::new(Throttle::default()),
         });
         let server = Server::start(
             "http intake",
@@ -326,10 +329,21 @@ impl AuditHandler {
                 if let Some(failures) = recovered {
                     tracing::info!("http intake: accepting again after {failures} refusal(s)");
                 }
+                self.full_refusals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .succeeded();
                 access::json(StatusCode::OK, &json!(outcome))
             }
             Err(error @ QueueError::Full { .. }) => {
-                tracing::warn!("http intake: refused with 503: {error}");
+                let note = self
+                    .full_refusals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failed();
+                if let Some(note) = note {
+                    tracing::warn!("http intake: refused with 503: {error}{note}");
+                }
                 access::error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
             }
             Err(error) => {
