@@ -117,18 +117,37 @@ fn stalled_posts_and_a_flood_of_idle_connections_leave_the_intake_answering() {
 
 #[test]
 fn a_listener_out_of_file_descriptors_closes_idle_connections_and_keeps_accepting() {
-    // The daemon needs about 13 descriptors of its own: 20 leaves room for a few connections
-    // only, fewer than the smallest bound, so accepting fails with EMFILE under the flood.
+    // Started under a small limit (so the connection bound is its minimum, 8), then lowered
+    // on the running daemon to what it holds now plus three: the fourth connection of the flood
+    // meets EMFILE whatever this machine's daemon happens to open at start.
     let mut serve = daemon("", "");
-    serve.fd_limit = Some(20);
+    serve.fd_limit = Some(32);
     serve.start();
     let target = address(&serve);
+    assert_eq!(
+        quick(serve.http_url("/health"), "GET", None),
+        Ok((200, "ok\n".to_owned()))
+    );
+    let pid = serve.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or_else(|e| panic!("cannot list the daemon's descriptors: {e}"));
+    let lowered = u64::try_from(open + 3).unwrap();
+    rustix::process::prlimit(
+        rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()),
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(lowered),
+            maximum: Some(lowered),
+        },
+    )
+    .unwrap_or_else(|e| panic!("cannot lower the daemon's descriptor limit: {e}"));
     let idle: Vec<TcpStream> = (0..50)
         .filter_map(|_| TcpStream::connect_timeout(&target, Duration::from_secs(5)).ok())
         .collect();
     assert!(
         serve.wait_for_log(|l| l.contains("cannot accept a connection"), WAIT),
-        "{}",
+        "{open} descriptors open, limit {lowered}\n{}",
         serve.log_text()
     );
     let (status, body) = request(
