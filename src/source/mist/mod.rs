@@ -27,6 +27,7 @@ mod pagination;
 mod per_site;
 mod plan;
 mod project;
+mod scan;
 mod token;
 
 use std::sync::Arc;

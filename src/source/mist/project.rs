@@ -6,12 +6,20 @@
 //! with serde, the fields in the [`Projection`] are built as values (in their original
 //! order) and everything else is skipped with `IgnoredAny`, which checks the syntax but keeps
 //! nothing. Keys are compared borrowed from the body.
+//!
+//! Arrays of records take a faster path first: each record's keys are read with
+//! [`super::scan`], each unkept value is skipped by finding where it ends (64 bytes at a
+//! time), and only the kept values go through `serde_json`. A body the fast path cannot
+//! walk is parsed again the strict way, which either succeeds or gives `serde_json`'s
+//! error with its line and column.
 
 use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+
+use super::scan::{skip_whitespace, string_end, value_end};
 
 /// The part of a value to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,6 +63,14 @@ impl Projection {
 
 /// Parses `body`, a JSON array, into its elements projected by `each`.
 pub fn parse_array(body: &[u8], each: &Projection) -> Result<Vec<Value>, serde_json::Error> {
+    match fast_values(body, each) {
+        Some(items) => Ok(items),
+        None => parse_array_strictly(body, each),
+    }
+}
+
+/// [`parse_array`] with `serde_json` walking every byte.
+fn parse_array_strictly(body: &[u8], each: &Projection) -> Result<Vec<Value>, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let items = deserializer.deserialize_seq(ArrayVisitor(each))?;
     deserializer.end()?;
@@ -192,6 +208,177 @@ impl<'de> Visitor<'de> for ProjectVisitor<'_> {
     }
 }
 
+/// A kept field of a record, as the fast path found it.
+struct Kept<'b, 'p> {
+    /// The key as the projection names it (the body's key, unescaped, is equal).
+    key: &'p str,
+    below: &'p Projection,
+    /// The value's JSON text.
+    value: &'b [u8],
+}
+
+/// Walks `body`, a JSON array, handing `on_element` each element's text and, for an
+/// object, its kept fields in order. `None` when the body is not one array of values (as
+/// far as [`super::scan`] checks) or `on_element` fails.
+fn walk_array<'b, 'p>(
+    body: &'b [u8],
+    each: &'p Projection,
+    mut on_element: impl FnMut(&'b [u8], &[Kept<'b, 'p>]) -> Option<()>,
+) -> Option<()> {
+    // Keys are compared as bytes and skipped strings are not decoded: check the encoding
+    // of the whole body once (ASCII goes by at many bytes a cycle).
+    std::str::from_utf8(body).ok()?;
+    let mut at = skip_whitespace(body, 0);
+    if body.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip_whitespace(body, at + 1);
+    let mut kept = Vec::new();
+    if body.get(at) != Some(&b']') {
+        loop {
+            kept.clear();
+            let end = match body.get(at)? {
+                b'{' => object_fields(body, at, each, &mut kept)?,
+                _ => value_end(body, at)?,
+            };
+            on_element(&body[at..end], &kept)?;
+            at = skip_whitespace(body, end);
+            match body.get(at)? {
+                b',' => at = skip_whitespace(body, at + 1),
+                b']' => break,
+                _ => return None,
+            }
+        }
+    }
+    (skip_whitespace(body, at + 1) == body.len()).then_some(())
+}
+
+/// Reads the object whose `{` is at `at`, pushing its kept fields; where it ends.
+fn object_fields<'b, 'p>(
+    body: &'b [u8],
+    at: usize,
+    projection: &'p Projection,
+    kept: &mut Vec<Kept<'b, 'p>>,
+) -> Option<usize> {
+    let mut at = skip_whitespace(body, at + 1);
+    if body.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        if body.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(body, at)?;
+        let key = &body[at..key_end];
+        at = skip_whitespace(body, key_end);
+        if body.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(body, at + 1);
+        let end = value_end(body, at)?;
+        if let Some((key, below)) = kept_key(projection, key)? {
+            kept.push(Kept {
+                key,
+                below,
+                value: &body[at..end],
+            });
+        }
+        at = skip_whitespace(body, end);
+        match body.get(at)? {
+            b',' => at = skip_whitespace(body, at + 1),
+            b'}' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The projection's entry for the key whose JSON text (quotes included) is `token`.
+fn kept_key<'p>(
+    projection: &'p Projection,
+    token: &[u8],
+) -> Option<Option<(&'p str, &'p Projection)>> {
+    let inner = &token[1..token.len() - 1];
+    let found = if inner.contains(&b'\\') {
+        let key: String = serde_json::from_slice(token).ok()?;
+        projection.keys.iter().find(|(k, _)| *k == key)
+    } else {
+        projection.keys.iter().find(|(k, _)| k.as_bytes() == inner)
+    };
+    Some(found.map(|(key, below)| (key.as_str(), below)))
+}
+
+/// Runs `seed` on the whole of `text`.
+fn parse_slice<'de, S: DeserializeSeed<'de>>(text: &'de [u8], seed: S) -> Option<S::Value> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let value = seed.deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(value)
+}
+
+/// [`parse_array`] on the fast path; `None` to take the strict one.
+fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> {
+    if each.whole {
+        return None;
+    }
+    let mut items = Vec::new();
+    walk_array(body, each, |element, kept| {
+        let item = if element.first() == Some(&b'{') {
+            let mut fields = Map::with_capacity(kept.len());
+            for field in kept {
+                let value = parse_slice(field.value, Project(field.below))?;
+                // A repeated key: the last one wins, as in serde_json's own maps.
+                fields.insert(field.key.to_owned(), value);
+            }
+            Value::Object(fields)
+        } else {
+            parse_slice(element, Project(each))?
+        };
+        items.push(item);
+        Some(())
+    })?;
+    Some(items)
+}
+
+/// [`parse_array_text`] on the fast path; `None` to take the strict one.
+fn fast_texts(body: &[u8], each: &Projection) -> Option<Vec<Box<str>>> {
+    if each.whole {
+        return None;
+    }
+    let mut records = Vec::new();
+    let mut out = Vec::with_capacity(256);
+    walk_array(body, each, |element, kept| {
+        out.clear();
+        if element.first() == Some(&b'{') {
+            out.push(b'{');
+            for (n, field) in kept.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_scalar::<str, serde_json::Error>(&mut out, field.key).ok()?;
+                out.push(b':');
+                let text = Text {
+                    projection: field.below,
+                    out: &mut out,
+                };
+                parse_slice(field.value, text)?;
+            }
+            out.push(b'}');
+        } else {
+            parse_slice(
+                element,
+                Text {
+                    projection: each,
+                    out: &mut out,
+                },
+            )?;
+        }
+        // Only JSON text was written: valid UTF-8 by construction.
+        records.push(std::str::from_utf8(&out).ok()?.into());
+        Some(())
+    })?;
+    Some(records)
+}
+
 /// A projection keeping everything, for the parts below a value kept whole.
 const WHOLE: &Projection = &Projection {
     whole: true,
@@ -204,6 +391,17 @@ const WHOLE: &Projection = &Projection {
 /// without building it: records held for a while (the org-wide list, until every page is
 /// in) cost their projected text and nothing else.
 pub fn parse_array_text(
+    body: &[u8],
+    each: &Projection,
+) -> Result<Vec<Box<str>>, serde_json::Error> {
+    match fast_texts(body, each) {
+        Some(records) => Ok(records),
+        None => parse_array_text_strictly(body, each),
+    }
+}
+
+/// [`parse_array_text`] with `serde_json` walking every byte.
+fn parse_array_text_strictly(
     body: &[u8],
     each: &Projection,
 ) -> Result<Vec<Box<str>>, serde_json::Error> {
@@ -407,6 +605,7 @@ impl<'de> Visitor<'de> for Text<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn projection(keys: &[&str]) -> Projection {
@@ -499,5 +698,75 @@ mod tests {
         assert!(parse_array(br#"[{"status":"x","junk":[1,}]"#, &each).is_err());
         assert!(parse_array(br#"[{"status":"x"}] trailing"#, &each).is_err());
         assert!(parse_array(br#"{"status":"x"}"#, &each).is_err());
+    }
+
+    /// Records with wanted and unwanted keys (some repeated, some escaped) and any values.
+    fn records() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[a-z\"\\\\{}\\[\\] ]{0,10}".prop_map(Value::String),
+        ];
+        let value = leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("[a-z]{1,6}", inner), 0..6)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        });
+        let key = prop_oneof![
+            Just("status"),
+            Just("name"),
+            Just("radio_stat"),
+            Just("port_stat"),
+            Just("junk"),
+            Just("st\\u0061tus"),
+        ];
+        let record = proptest::collection::vec((key, value.clone()), 0..8).prop_map(|fields| {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(key, value)| format!("\"{key}\" : {value}"))
+                .collect();
+            format!("{{ {} }}", fields.join(" ,\n"))
+        });
+        let element = prop_oneof![8 => record, 1 => value.prop_map(|v| v.to_string())];
+        proptest::collection::vec(element, 0..6)
+            .prop_map(|elements| format!(" [\n{}\n] ", elements.join(",")))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_gives_what_the_strict_one_gives(body in records()) {
+            let mut each = projection(&["status", "name"]);
+            each.keys.push((
+                "port_stat".to_owned(),
+                Projection { each: Some(Box::new(projection(&["up"]))), ..Projection::default() },
+            ));
+            each.keys.push(("radio_stat".to_owned(), Projection::whole()));
+            let body = body.as_bytes();
+            let strict = parse_array_strictly(body, &each).unwrap();
+            prop_assert_eq!(fast_values(body, &each), Some(strict));
+            let strict_text = parse_array_text_strictly(body, &each).unwrap();
+            prop_assert_eq!(fast_texts(body, &each), Some(strict_text));
+        }
+    }
+
+    #[test]
+    fn bodies_the_fast_path_cannot_walk_get_serde_json_errors() {
+        let each = projection(&["status"]);
+        for body in [
+            &br#"[{"status":"x"} {"status":"y"}]"#[..],
+            br#"[{"status":"x","radio":{"a":1]]"#,
+            br#"[{"status":"x""#,
+            b"<html>502 Bad Gateway</html>",
+            br#"[{"status":"\q"}]"#,
+            b"[{\"status\":\"\xff\"}]",
+        ] {
+            assert!(fast_values(body, &each).is_none());
+            let error = parse_array(body, &each).unwrap_err();
+            assert!(error.line() >= 1 && error.column() >= 1, "{error}");
+            assert!(parse_array_text(body, &each).is_err());
+        }
     }
 }
