@@ -377,11 +377,13 @@ impl<'a> Evaluator<'a> {
             Val::Bool(b) => Ok(if b { "1" } else { "0" }.to_owned()),
             other => self.text_of(&other, node.span).map(Cow::into_owned),
         });
-        let shown = result
-            .as_ref()
-            .map(|text| format!("{text:?}"))
-            .map_err(Fail::clone);
-        self.end_explain(target, node, &shown);
+        if self.reads.is_some() {
+            let shown = result
+                .as_ref()
+                .map(|text| format!("{text:?}"))
+                .map_err(Fail::clone);
+            self.end_explain(target, node, &shown);
+        }
         result
     }
 

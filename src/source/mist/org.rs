@@ -151,8 +151,8 @@ fn device_stats(
         paging,
         concurrency,
         &|response| match &each {
-            Some(each) => projected_page(&response, each),
-            None => raw_page(&response),
+            Some(each) => projected_page(response, each),
+            None => raw_page(response),
         },
     )?;
     let mut grouped = GroupedStats::default();

@@ -166,6 +166,10 @@ struct Page<T> {
     path: String,
 }
 
+/// What a list makes of each page it fetches: the number of items the page held, and its
+/// result. The response is lent: its body's buffer goes back to the thread after parsing.
+pub type ParsePage<'a, T> = dyn Fn(&RawResponse) -> Result<(usize, T), MistError> + Sync + 'a;
+
 /// Fetches and parses one page; fails if the page contradicts its headers.
 #[allow(clippy::too_many_arguments)]
 fn page<T>(
@@ -176,11 +180,12 @@ fn page<T>(
     number: u64,
     fetched: u32,
     plan_rest: bool,
-    parse: &(dyn Fn(RawResponse) -> Result<(usize, T), MistError> + Sync),
+    parse: &ParsePage<'_, T>,
 ) -> Result<Page<T>, MistError> {
     let (response, info) = fetch_page(client, segments, query, paging, number, fetched, plan_rest)?;
-    let path = response.path.clone();
-    let (items, value) = parse(response)?;
+    let parsed = parse(&response);
+    let path = response.recycle();
+    let (items, value) = parsed?;
     if let Some(info) = info
         && contradicts(info, items)
     {
@@ -216,7 +221,7 @@ pub fn map_pages<T: Send>(
     query: &[(&str, String)],
     paging: Paging,
     concurrency: usize,
-    parse: &(dyn Fn(RawResponse) -> Result<(usize, T), MistError> + Sync),
+    parse: &ParsePage<'_, T>,
 ) -> Result<Vec<T>, MistError> {
     let first = page(client, segments, query, paging, 1, 0, true, parse)?;
     let mut last = (first.info, first.items, first.path);
