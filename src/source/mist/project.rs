@@ -307,6 +307,31 @@ fn kept_key<'p>(
     Some(found.map(|(key, below)| (key.as_str(), below)))
 }
 
+/// `text` if it is a literal or a string that `serde_json` would read and write back byte
+/// for byte (no escapes, no control characters): most kept fields are, and they then skip
+/// a deserializer each.
+fn plain_scalar(text: &[u8]) -> Option<&[u8]> {
+    match text {
+        b"true" | b"false" | b"null" => Some(text),
+        [b'"', inner @ .., b'"'] if inner.iter().all(|&byte| byte >= 0x20 && byte != b'\\') => {
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// The value of a [`plain_scalar`].
+fn plain_value(text: &[u8]) -> Option<Value> {
+    Some(match text {
+        b"true" => Value::Bool(true),
+        b"false" => Value::Bool(false),
+        b"null" => Value::Null,
+        // The body was checked to be UTF-8, and quotes cannot split a character.
+        [b'"', inner @ .., b'"'] => Value::String(std::str::from_utf8(inner).ok()?.to_owned()),
+        _ => return None,
+    })
+}
+
 /// Runs `seed` on the whole of `text`.
 fn parse_slice<'de, S: DeserializeSeed<'de>>(text: &'de [u8], seed: S) -> Option<S::Value> {
     let mut deserializer = serde_json::Deserializer::from_slice(text);
@@ -325,7 +350,10 @@ fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> {
         let item = if element.first() == Some(&b'{') {
             let mut fields = Map::with_capacity(kept.len());
             for field in kept {
-                let value = parse_slice(field.value, Project(field.below))?;
+                let value = match plain_scalar(field.value) {
+                    Some(text) => plain_value(text)?,
+                    None => parse_slice(field.value, Project(field.below))?,
+                };
                 // A repeated key: the last one wins, as in serde_json's own maps.
                 fields.insert(field.key.to_owned(), value);
             }
@@ -356,11 +384,16 @@ fn fast_texts(body: &[u8], each: &Projection) -> Option<Vec<Box<str>>> {
                 }
                 write_scalar::<str, serde_json::Error>(&mut out, field.key).ok()?;
                 out.push(b':');
-                let text = Text {
-                    projection: field.below,
-                    out: &mut out,
-                };
-                parse_slice(field.value, text)?;
+                match plain_scalar(field.value) {
+                    Some(text) => out.extend_from_slice(text),
+                    None => {
+                        let text = Text {
+                            projection: field.below,
+                            out: &mut out,
+                        };
+                        parse_slice(field.value, text)?;
+                    }
+                }
             }
             out.push(b'}');
         } else {
@@ -706,7 +739,7 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
-            "[a-z\"\\\\{}\\[\\] ]{0,10}".prop_map(Value::String),
+            "[a-z\"\\\\{}\\[\\] \u{e9}\u{1}\t]{0,10}".prop_map(Value::String),
         ];
         let value = leaf.prop_recursive(4, 64, 6, |inner| {
             prop_oneof![
