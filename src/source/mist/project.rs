@@ -19,7 +19,7 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::scan::{skip_whitespace, string_end, value_end};
+use super::scan::{key_end, skip_whitespace, value_end};
 
 /// The part of a value to keep.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -268,15 +268,15 @@ fn object_fields<'b, 'p>(
         if body.get(at) != Some(&b'"') {
             return None;
         }
-        let key_end = string_end(body, at)?;
-        let key = &body[at..key_end];
-        at = skip_whitespace(body, key_end);
+        let (end, escaped) = key_end(body, at)?;
+        let key = &body[at..end];
+        at = skip_whitespace(body, end);
         if body.get(at) != Some(&b':') {
             return None;
         }
         at = skip_whitespace(body, at + 1);
         let end = value_end(body, at)?;
-        if let Some((key, below)) = kept_key(projection, key)? {
+        if let Some((key, below)) = kept_key(projection, key, escaped)? {
             kept.push(Kept {
                 key,
                 below,
@@ -292,13 +292,15 @@ fn object_fields<'b, 'p>(
     }
 }
 
-/// The projection's entry for the key whose JSON text (quotes included) is `token`.
+/// The projection's entry for the key whose JSON text (quotes included) is `token`, which
+/// has an escape if `escaped`.
 fn kept_key<'p>(
     projection: &'p Projection,
     token: &[u8],
+    escaped: bool,
 ) -> Option<Option<(&'p str, &'p Projection)>> {
     let inner = &token[1..token.len() - 1];
-    let found = if inner.contains(&b'\\') {
+    let found = if escaped {
         let key: String = serde_json::from_slice(token).ok()?;
         projection.keys.iter().find(|(k, _)| *k == key)
     } else {

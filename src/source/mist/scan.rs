@@ -40,12 +40,31 @@ pub fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Where the string whose opening quote is at `at` ends (one past its closing quote).
 pub fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    key_end(bytes, at).map(|(end, _)| end)
+}
+
+/// [`string_end`], and whether the string has an escape. Keys and most values are short:
+/// their first bytes are looked at one by one before calling `memchr`.
+pub fn key_end(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
     let mut at = at + 1;
+    let mut escaped = false;
+    for (offset, &byte) in bytes.get(at..)?.iter().take(16).enumerate() {
+        match byte {
+            b'"' => return Some((at + offset + 1, false)),
+            b'\\' => {
+                at += offset;
+                escaped = true;
+                break;
+            }
+            _ => {}
+        }
+    }
     loop {
         let found = at + memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
         if bytes[found] == b'"' {
-            return Some(found + 1);
+            return Some((found + 1, escaped));
         }
+        escaped = true;
         at = found + 2;
     }
 }
@@ -57,14 +76,13 @@ fn literal_end(bytes: &[u8], at: usize, literal: &[u8]) -> Option<usize> {
 }
 
 fn number_end(bytes: &[u8], at: usize) -> Option<usize> {
-    let length = bytes[at..]
+    let rest = &bytes[at..];
+    let length = rest
         .iter()
-        .position(|&byte| ends_scalar(byte))
-        .unwrap_or(bytes.len() - at);
-    let number = &bytes[at..at + length];
-    number
-        .iter()
-        .all(|byte| matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        .position(|byte| !matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        .unwrap_or(rest.len());
+    rest.get(length)
+        .is_none_or(|&byte| ends_scalar(byte))
         .then_some(at + length)
 }
 
@@ -248,6 +266,28 @@ mod tests {
             assert_eq!(value_end(padded.as_bytes(), 0), Some(text.len()), "{text}");
             assert_eq!(reference_end(text), Some(text.len()));
         }
+    }
+
+    #[test]
+    fn keys_say_whether_they_have_an_escape() {
+        let long = "x".repeat(40);
+        for (text, escaped) in [
+            (r#""status""#.to_owned(), false),
+            (r#""st\u0061tus""#.to_owned(), true),
+            (r#""\\""#.to_owned(), true),
+            (format!(r#""{long}""#), false),
+            (format!(r#""{long}\"{long}""#), true),
+            (format!(r#""{long}\\""#), true),
+        ] {
+            let framed = format!("{text}:1");
+            assert_eq!(
+                key_end(framed.as_bytes(), 0),
+                Some((text.len(), escaped)),
+                "{text}"
+            );
+        }
+        assert_eq!(key_end(br#""open\""#, 0), None);
+        assert_eq!(key_end(br#""open\"#, 0), None);
     }
 
     #[test]
