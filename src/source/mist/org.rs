@@ -19,7 +19,7 @@ use super::client::{MistClient, RawResponse};
 use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::{Paging, map_pages};
+use super::pagination::{Paging, for_each_page, map_pages};
 use super::project::{Projection, parse_array_text};
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
@@ -144,7 +144,9 @@ fn device_stats(
     projection: Option<&Projection>,
 ) -> Result<GroupedStats, MistError> {
     let each = projection.map(|p| p.clone().with_key("site_id").with_key("mac"));
-    let pages = map_pages(
+    // Grouped page by page, in page order, while later pages still download.
+    let mut grouped = GroupedStats::default();
+    for_each_page(
         client,
         &["api", "v1", "orgs", org, "stats", "devices"],
         &[("type", "all".to_owned())],
@@ -154,17 +156,18 @@ fn device_stats(
             Some(each) => projected_page(response, each),
             None => raw_page(response),
         },
+        &mut |entries| {
+            for entry in entries {
+                if let Some(mac) = entry.mac {
+                    grouped.macs.insert(mac);
+                }
+                match entry.site {
+                    Some(site) => grouped.by_site.entry(site).or_default().push(entry.text),
+                    None => grouped.without_site += 1,
+                }
+            }
+        },
     )?;
-    let mut grouped = GroupedStats::default();
-    for entry in pages.into_iter().flatten() {
-        if let Some(mac) = entry.mac {
-            grouped.macs.insert(mac);
-        }
-        match entry.site {
-            Some(site) => grouped.by_site.entry(site).or_default().push(entry.text),
-            None => grouped.without_site += 1,
-        }
-    }
     Ok(grouped)
 }
 

@@ -223,9 +223,36 @@ pub fn map_pages<T: Send>(
     concurrency: usize,
     parse: &ParsePage<'_, T>,
 ) -> Result<Vec<T>, MistError> {
+    let mut values = Vec::new();
+    for_each_page(
+        client,
+        segments,
+        query,
+        paging,
+        concurrency,
+        parse,
+        &mut |value| {
+            values.push(value);
+        },
+    )?;
+    Ok(values)
+}
+
+/// [`map_pages`], handing each page's result to `consume` (on the calling thread, in page
+/// order) as soon as it and the pages before it are in, instead of collecting them.
+pub fn for_each_page<T: Send>(
+    client: &MistClient,
+    segments: &[&str],
+    query: &[(&str, String)],
+    paging: Paging,
+    concurrency: usize,
+    parse: &ParsePage<'_, T>,
+    consume: &mut dyn FnMut(T),
+) -> Result<(), MistError> {
     let first = page(client, segments, query, paging, 1, 0, true, parse)?;
     let mut last = (first.info, first.items, first.path);
-    let mut values = vec![first.value];
+    let mut fetched: u32 = 1;
+    consume(first.value);
     let announced = match first.info {
         Some(info) if next_page(first.info, first.items).is_some() => pages_after(info),
         _ => 0,
@@ -257,7 +284,8 @@ pub fn map_pages<T: Send>(
                 Some((_, Err(error))) => failure = Some(error),
                 Some((_, Ok(page))) => {
                     last = (page.info, page.items, page.path);
-                    values.push(page.value);
+                    fetched = fetched.saturating_add(1);
+                    consume(page.value);
                 }
             },
         );
@@ -265,7 +293,6 @@ pub fn map_pages<T: Send>(
             return Err(error);
         }
     }
-    let mut fetched = u32::try_from(values.len()).unwrap_or(u32::MAX);
     // Each page answered the number asked for, so `next` always moves forward.
     while let Some(next) = next_page(last.0, last.1) {
         if fetched >= paging.max_pages {
@@ -277,10 +304,10 @@ pub fn map_pages<T: Send>(
         }
         let more = page(client, segments, query, paging, next, fetched, true, parse)?;
         last = (more.info, more.items, more.path);
-        values.push(more.value);
+        consume(more.value);
         fetched += 1;
     }
-    Ok(values)
+    Ok(())
 }
 
 /// Every item of a list whose pages are JSON arrays, in order; each item parsed into
