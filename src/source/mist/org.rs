@@ -72,10 +72,12 @@ pub(super) fn fetch<P: Send>(
         tracing::debug!("{unplaced} device(s) in the org stats belong to no listed site");
     }
 
+    // Every list is in: building is processor work only, one thread a core.
     let concurrency = options.concurrency.max(1);
+    let builders = std::thread::available_parallelism().map_or(concurrency, usize::from);
     ordered_map(
         site_count,
-        concurrency,
+        builders.min(concurrency),
         concurrency * 4,
         |index| {
             let slot = match slots[index].lock() {
