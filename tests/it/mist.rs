@@ -1414,3 +1414,81 @@ fn agents_from_projected_devices_are_those_from_whole_devices() {
         "{deep}"
     );
 }
+
+/// Serves `items` under `path` in pages of 1,000 with Mist's paging headers.
+fn serve_pages(mock: &MistMock, path: &str, items: &[Value]) {
+    let pages: Vec<&[Value]> = items.chunks(1000).collect();
+    for (number, page) in pages.iter().enumerate() {
+        let body = serde_json::to_vec(page).unwrap();
+        let total = items.len().to_string();
+        mock.server.mock(|when, then| {
+            when.path(path)
+                .query_param("page", (number + 1).to_string());
+            then.status(200)
+                .header("X-Page-Total", total.as_str())
+                .header("X-Page-Limit", "1000")
+                .header("X-Page-Page", (number + 1).to_string())
+                .body(body);
+        });
+    }
+}
+
+#[test]
+fn org_stats_commits_in_chunks_while_later_sites_are_built_and_writes_every_agent() {
+    let mock = MistMock::start();
+    let sites: Vec<Value> = (0..2500)
+        .map(|n| json!({"id": format!("site-{n:04}"), "name": format!("Site {n}"), "country_code": "ES"}))
+        .collect();
+    let devices: Vec<Value> = (0..2500)
+        .map(|n| {
+            json!({"mac": format!("5c5b35{n:06x}"), "site_id": format!("site-{n:04}"), "type": "ap",
+                   "name": format!("AP-{n}"), "status": "connected", "ip": "10.0.0.1",
+                   "radio_stat": {"band_24": {"channel": 6, "power": 17}}})
+        })
+        .collect();
+    let inventory: Vec<Value> = (0..2500)
+        .map(|n| json!({"mac": format!("5c5b35{n:06x}"), "site_id": format!("site-{n:04}"), "type": "ap"}))
+        .collect();
+    serve_pages(&mock, &sites_path(), &sites);
+    serve_pages(
+        &mock,
+        &format!("/api/v1/orgs/{ORG}/stats/devices"),
+        &devices,
+    );
+    serve_pages(&mock, &format!("/api/v1/orgs/{ORG}/inventory"), &inventory);
+    let spool = tempfile::tempdir().unwrap();
+    let run = run_bounded(
+        &mut monbridge_mist(
+            &mock,
+            spool.path(),
+            &["--plan", "org-stats", "--page-limit", "1000"],
+        ),
+        CHILD_LIMIT,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("mist: 2500 agent(s) written, 0 agent(s) failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("1000 staged file(s) committed while later sites are built"),
+        "{}",
+        run.stderr
+    );
+    let files = files_in(spool.path());
+    assert_eq!(
+        files.len(),
+        2500,
+        "no temporary file left, every agent written"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| f.extension().is_some_and(|e| e == "data"))
+    );
+    let last = parse_like_pandora(&files[0]);
+    assert_eq!(last["module"].as_array().map(Vec::len), Some(3), "{last}");
+}

@@ -19,9 +19,10 @@ pub use settings::{
     incomplete, parse_plan, parse_time,
 };
 
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use jiff::Zoned;
@@ -139,6 +140,10 @@ pub enum JobError {
 }
 
 /// Runs the job: see the module documentation.
+/// Staged files committed at a time once the run can no longer fail as a whole: one flush
+/// and a thousand renames, while later sites are still being built.
+const COMMIT_CHUNK: usize = 1000;
+
 pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     let started = Instant::now();
     let MistJob {
@@ -181,26 +186,57 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
         Sink::Print(_) => Target::Print,
     };
     let keep_site = saver.is_some();
-    let fetched = mist::fetch_with(
-        fetch,
-        // On the fetching threads: evaluate, render and stage while other sites download.
-        |site| prepare_site(site, rules, params, now, &target, keep_site, deadline),
-        // Here, in site order: save, collect the staged files, print, count.
-        |outcome| match outcome {
-            Err(failure) => {
-                tracing::error!("{failure}; no agent written for it");
-                summary.site_failures.push(failure);
+    // Once nothing can fail the run as a whole (the org-stats plan's lists are in), staged
+    // files are committed a chunk at a time on another thread while later sites are built,
+    // instead of all at the end.
+    let lists_in = Cell::new(false);
+    let (chunks, committed_chunks) = mpsc::channel::<pandora::SpoolBatch>();
+    let (fetched, early_results) = std::thread::scope(|scope| {
+        let committer = scope.spawn(move || {
+            let mut results = Vec::new();
+            for chunk in committed_chunks {
+                let count = chunk.staged_len();
+                results.extend(chunk.commit_before(deadline));
+                tracing::debug!("{count} staged file(s) committed while later sites are built");
             }
-            Ok(prepared) => {
-                if let (Some(saver), Some(site)) = (&mut saver, &prepared.site) {
-                    saver.site(site);
+            results
+        });
+        let fetched = mist::fetch_with(
+            fetch,
+            // On the fetching threads: evaluate, render and stage while other sites download.
+            |site| prepare_site(site, rules, params, now, &target, keep_site, deadline),
+            // Here, in site order: save, collect the staged files, print, count.
+            |outcome| {
+                match outcome {
+                    Err(failure) => {
+                        tracing::error!("{failure}; no agent written for it");
+                        summary.site_failures.push(failure);
+                    }
+                    Ok(prepared) => {
+                        if let (Some(saver), Some(site)) = (&mut saver, &prepared.site) {
+                            saver.site(site);
+                        }
+                        for agent in prepared.agents {
+                            collect(agent, &prepared.label, &mut sink, &mut summary);
+                        }
+                    }
                 }
-                for agent in prepared.agents {
-                    collect(agent, &prepared.label, &mut sink, &mut summary);
+                if let Sink::Spool(batch, _) = &mut sink
+                    && lists_in.get()
+                    && batch.staged_len() >= COMMIT_CHUNK
+                {
+                    // Only fails if the committer panicked; the scope re-raises that.
+                    let _ = chunks.send(batch.split_staged());
                 }
-            }
-        },
-    );
+            },
+            || lists_in.set(true),
+        );
+        drop(chunks);
+        let early_results = committer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (fetched, early_results)
+    });
     let report = fetched.map_err(|failure| JobError::Fetch {
         failure,
         elapsed: started.elapsed(),
@@ -218,7 +254,10 @@ pub fn run(job: MistJob<'_>) -> Result<MistSummary, JobError> {
     if let Sink::Spool(batch, staged_agents) = sink {
         // Nothing is renamed once the deadline has passed: the plugin server may already
         // have given up on the run, and the next run writes fresh data.
-        for (result, agent) in batch.commit_before(deadline).into_iter().zip(staged_agents) {
+        let results = early_results
+            .into_iter()
+            .chain(batch.commit_before(deadline));
+        for (result, agent) in results.zip(staged_agents) {
             match result {
                 Ok(path) => {
                     tracing::debug!("agent {agent:?} written to {}", path.display());

@@ -190,6 +190,20 @@ impl SpoolBatch {
         Ok(())
     }
 
+    /// The files staged so far, as a batch of their own to commit now; this batch keeps
+    /// staging the rest. Commits of the two keep staging order if the first goes first.
+    pub fn split_staged(&mut self) -> SpoolBatch {
+        SpoolBatch {
+            dir: self.dir.clone(),
+            staged: std::mem::take(&mut self.staged),
+        }
+    }
+
+    /// Files staged and not yet committed.
+    pub fn staged_len(&self) -> usize {
+        self.staged.len()
+    }
+
     /// The directory the batch writes into.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -529,6 +543,30 @@ mod tests {
         let error = results.into_iter().next().unwrap().unwrap_err();
         assert!(error.to_string().contains("deadline"), "{error}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_split_batch_commits_in_staging_order_and_keeps_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: jiff::Zoned = "2024-07-10T10:05:00+00:00[UTC]".parse().unwrap();
+        let mut batch = SpoolBatch::new(dir.path());
+        batch.stage("a", &now, |file| file.write_all(b"1")).unwrap();
+        batch.stage("b", &now, |file| file.write_all(b"2")).unwrap();
+        let first = batch.split_staged();
+        assert_eq!((first.staged_len(), batch.staged_len()), (2, 0));
+        batch.stage("c", &now, |file| file.write_all(b"3")).unwrap();
+        let written: Vec<PathBuf> = first
+            .commit()
+            .into_iter()
+            .chain(batch.commit())
+            .map(Result::unwrap)
+            .collect();
+        let bodies: Vec<String> = written
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect();
+        assert_eq!(bodies, ["1", "2", "3"]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     }
 
     #[test]

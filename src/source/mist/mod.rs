@@ -138,16 +138,21 @@ pub fn fetch(
     options: &FetchOptions,
     on_site: impl FnMut(Result<Value, SiteFailure>),
 ) -> Result<FetchReport, FetchFailure> {
-    fetch_with(options, |site| site, on_site)
+    fetch_with(options, |site| site, on_site, || {})
 }
 
 /// [`fetch`], with `prepare` run on each site on the fetching threads, as soon as the site
 /// is complete and before it is handed over: the work done per site overlaps the fetching
 /// and uses every core, while `on_site` still sees the sites one by one, in API order.
+///
+/// `lists_in` is called, on this thread, once nothing more can fail the run as a whole: in
+/// the org-stats plan, when both org-wide lists are in (before any site is handed over); in
+/// the per-site plan never, since any later request may still find the token refused.
 pub fn fetch_with<P: Send>(
     options: &FetchOptions,
     prepare: impl Fn(Value) -> P + Sync,
     mut on_site: impl FnMut(Result<P, SiteFailure>),
+    lists_in: impl Fn(),
 ) -> Result<FetchReport, FetchFailure> {
     let client = MistClient::new(&ClientConfig {
         base: options.base.clone(),
@@ -191,7 +196,7 @@ pub fn fetch_with<P: Send>(
     report.call_cap = plan.call_cap;
     report.sites = sites.len();
     let fetched = match plan.mode {
-        Mode::OrgStats => org::fetch(&client, options, sites, &prepare, &mut hand_over),
+        Mode::OrgStats => org::fetch(&client, options, sites, &prepare, &mut hand_over, &lists_in),
         Mode::PerSite | Mode::Auto => {
             per_site::fetch(&client, options, sites, &prepare, &mut hand_over)
         }

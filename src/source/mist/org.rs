@@ -29,6 +29,7 @@ pub(super) fn fetch<P: Send>(
     sites: Vec<Value>,
     prepare: &(dyn Fn(Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
+    lists_in: &dyn Fn(),
 ) -> Result<(), MistError> {
     let org = options.org_id.as_str();
     let paging = options.paging;
@@ -41,6 +42,8 @@ pub(super) fn fetch<P: Send>(
         (joined(stats.join()), inventory)
     });
     let (mut stats, inventory) = (stats?, inventory?);
+    // From here on every site is handed over, whatever happens to any one of them.
+    lists_in();
 
     let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
     for item in inventory {
