@@ -20,7 +20,7 @@ use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{Paging, for_each_page, map_pages};
-use super::project::{Projection, parse_array_text};
+use super::project::{Projection, parse_array_text, parse_array_text_capturing};
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -180,6 +180,13 @@ fn projected_page(
     response: &RawResponse,
     each: &Projection,
 ) -> Result<(usize, Vec<DeviceEntry>), MistError> {
+    if let Some(records) = parse_array_text_capturing(&response.body, each, ["site_id", "mac"]) {
+        let entries: Vec<DeviceEntry> = records
+            .into_iter()
+            .map(|(text, [site, mac])| DeviceEntry { site, mac, text })
+            .collect();
+        return Ok((entries.len(), entries));
+    }
     let texts = parse_array_text(&response.body, each).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => MistError::Shape {
             path: response.path.clone(),

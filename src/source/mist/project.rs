@@ -370,17 +370,42 @@ fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> {
 }
 
 /// [`parse_array_text`] on the fast path; `None` to take the strict one.
-fn fast_texts(body: &[u8], each: &Projection) -> Option<Vec<Box<str>>> {
+fn fast_texts<const N: usize>(
+    body: &[u8],
+    each: &Projection,
+    capture: [&str; N],
+) -> Option<Vec<Captured<N>>> {
     if each.whole {
         return None;
     }
     let mut records = Vec::new();
     let mut out = Vec::with_capacity(256);
     walk_array(body, each, |element, kept| {
+        if N > 0 && element.first() != Some(&b'{') {
+            // Not a record to capture keys of: the strict way says what is wrong.
+            return None;
+        }
         out.clear();
+        let mut captured: [Option<String>; N] = std::array::from_fn(|_| None);
+        let mut seen = [false; N];
         if element.first() == Some(&b'{') {
             out.push(b'{');
             for (n, field) in kept.iter().enumerate() {
+                if let Some(slot) = capture.iter().position(|key| *key == field.key) {
+                    if std::mem::replace(&mut seen[slot], true) {
+                        return None;
+                    }
+                    captured[slot] = match plain_scalar(field.value) {
+                        Some(text) => match plain_value(text)? {
+                            Value::String(text) => Some(text),
+                            _ => None,
+                        },
+                        None => match serde_json::from_slice(field.value).ok()? {
+                            Value::String(text) => Some(text),
+                            _ => None,
+                        },
+                    };
+                }
                 if n > 0 {
                     out.push(b',');
                 }
@@ -408,7 +433,7 @@ fn fast_texts(body: &[u8], each: &Projection) -> Option<Vec<Box<str>>> {
             )?;
         }
         // Only JSON text was written: valid UTF-8 by construction.
-        records.push(std::str::from_utf8(&out).ok()?.into());
+        records.push((std::str::from_utf8(&out).ok()?.into(), captured));
         Some(())
     })?;
     Some(records)
@@ -429,10 +454,25 @@ pub fn parse_array_text(
     body: &[u8],
     each: &Projection,
 ) -> Result<Vec<Box<str>>, serde_json::Error> {
-    match fast_texts(body, each) {
-        Some(records) => Ok(records),
+    match fast_texts(body, each, []) {
+        Some(records) => Ok(records.into_iter().map(|(text, [])| text).collect()),
         None => parse_array_text_strictly(body, each),
     }
+}
+
+/// A record's projected text, with the string values of the keys captured from it.
+pub type Captured<const N: usize> = (Box<str>, [Option<String>; N]);
+
+/// [`parse_array_text`], with each record's string values of the `capture` keys (`None`
+/// where a key is missing or not a string), read as the record is walked rather than by
+/// parsing its text again. `None` where the fast path cannot walk the body, or a captured
+/// key is repeated: the caller then takes the strict way.
+pub fn parse_array_text_capturing<const N: usize>(
+    body: &[u8],
+    each: &Projection,
+    capture: [&str; N],
+) -> Option<Vec<Captured<N>>> {
+    fast_texts(body, each, capture)
 }
 
 /// [`parse_array_text`] with `serde_json` walking every byte.
@@ -783,8 +823,45 @@ mod tests {
             let strict = parse_array_strictly(body, &each).unwrap();
             prop_assert_eq!(fast_values(body, &each), Some(strict));
             let strict_text = parse_array_text_strictly(body, &each).unwrap();
-            prop_assert_eq!(fast_texts(body, &each), Some(strict_text));
+            let fast_text = fast_texts(body, &each, [])
+                .map(|records| records.into_iter().map(|(text, [])| text).collect::<Vec<_>>());
+            prop_assert_eq!(fast_text, Some(strict_text));
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn captured_keys_are_the_string_values_of_the_text(body in records()) {
+            let each = projection(&["status", "name"]);
+            let Some(records) = parse_array_text_capturing(body.as_bytes(), &each, ["status", "name"])
+            else {
+                // Only bodies with a repeated captured key or a non-object element.
+                let values: Vec<Value> = serde_json::from_str(&body).unwrap();
+                prop_assert!(values.iter().any(|v| !v.is_object()) || body.matches("\"status\"").count() > 1
+                    || body.matches("\"name\"").count() > 1 || body.contains("st\\u0061tus"));
+                return Ok(());
+            };
+            let texts = parse_array_text_strictly(body.as_bytes(), &each).unwrap();
+            prop_assert_eq!(records.len(), texts.len());
+            for ((text, [status, name]), strict) in records.iter().zip(&texts) {
+                prop_assert_eq!(text, strict);
+                let value: Value = serde_json::from_str(text).unwrap();
+                let string = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+                prop_assert_eq!(status, &string("status"));
+                prop_assert_eq!(name, &string("name"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_captured_key_leaves_the_record_to_the_strict_way() {
+        let each = projection(&["site_id"]);
+        let body = br#"[{"site_id":"a","site_id":"b"}]"#;
+        assert_eq!(parse_array_text_capturing(body, &each, ["site_id"]), None);
+        let body = br#"[{"site_id":"a","x":1},{"site_id":7}]"#;
+        let records = parse_array_text_capturing(body, &each, ["site_id"]).unwrap();
+        let captured: Vec<Option<String>> = records.into_iter().map(|(_, [site])| site).collect();
+        assert_eq!(captured, [Some("a".to_owned()), None]);
     }
 
     #[test]
