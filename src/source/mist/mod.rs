@@ -273,9 +273,11 @@ fn list_sites(client: &MistClient, options: &FetchOptions) -> Result<Vec<Value>,
         .map(|sites| sites.clone().with_key("id").with_key("name"));
     pagination::collect_all(
         client,
-        &["api", "v1", "orgs", &options.org_id, "sites"],
-        &[],
-        options.paging,
+        pagination::List {
+            segments: &["api", "v1", "orgs", &options.org_id, "sites"],
+            query: &[],
+            paging: options.paging,
+        },
         options.concurrency,
         each.as_ref(),
     )

@@ -19,7 +19,7 @@ use super::client::{MistClient, RawResponse};
 use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::{Paging, for_each_page, map_pages};
+use super::pagination::{List, Paging, for_each_page, map_pages};
 use super::project::{Projection, parse_array_text, parse_array_text_capturing};
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
@@ -153,9 +153,11 @@ fn device_stats(
     let mut grouped = GroupedStats::default();
     for_each_page(
         client,
-        &["api", "v1", "orgs", org, "stats", "devices"],
-        &[("type", "all".to_owned())],
-        paging,
+        List {
+            segments: &["api", "v1", "orgs", org, "stats", "devices"],
+            query: &[("type", "all".to_owned())],
+            paging,
+        },
         concurrency,
         &|response| match &each {
             Some(each) => projected_page(response, each),
@@ -253,9 +255,11 @@ fn inventory(
 ) -> Result<Vec<InventoryDevice>, MistError> {
     let pages = map_pages(
         client,
-        &["api", "v1", "orgs", org, "inventory"],
-        &[],
-        paging,
+        List {
+            segments: &["api", "v1", "orgs", org, "inventory"],
+            query: &[],
+            paging,
+        },
         concurrency,
         &|response| {
             let page: Vec<InventoryDevice> = match serde_json::from_slice(&response.body) {

@@ -105,22 +105,29 @@ pub fn next_page(info: Option<PageInfo>, items: usize) -> Option<u64> {
     Some(info.page + 1)
 }
 
+/// One list of the API: where it is (path segments and query) and how it is paged.
+#[derive(Clone, Copy)]
+pub struct List<'a> {
+    pub segments: &'a [&'a str],
+    pub query: &'a [(&'a str, String)],
+    pub paging: Paging,
+}
+
 /// One page, checked against its own headers; with `plan_rest`, also checked that the rest
 /// of the list fits the run's calls and the page cap (`fetched` pages so far), which only
 /// the page the rest is planned from can tell.
 fn fetch_page(
     client: &MistClient,
-    segments: &[&str],
-    query: &[(&str, String)],
-    paging: Paging,
+    list: List<'_>,
     page: u64,
     fetched: u32,
     plan_rest: bool,
 ) -> Result<(RawResponse, Option<PageInfo>), MistError> {
-    let mut full_query = query.to_vec();
+    let paging = list.paging;
+    let mut full_query = list.query.to_vec();
     full_query.push(("limit", paging.limit.to_string()));
     full_query.push(("page", page.to_string()));
-    let response = client.get(segments, &full_query)?;
+    let response = client.get(list.segments, &full_query)?;
     let info = PageInfo::from_headers(&response.headers, &response.path)?;
     let Some(info) = info else {
         return Ok((response, None));
@@ -171,18 +178,16 @@ struct Page<T> {
 pub type ParsePage<'a, T> = dyn Fn(&RawResponse) -> Result<(usize, T), MistError> + Sync + 'a;
 
 /// Fetches and parses one page; fails if the page contradicts its headers.
-#[allow(clippy::too_many_arguments)]
 fn page<T>(
     client: &MistClient,
-    segments: &[&str],
-    query: &[(&str, String)],
-    paging: Paging,
+    list: List<'_>,
     number: u64,
     fetched: u32,
     plan_rest: bool,
     parse: &ParsePage<'_, T>,
 ) -> Result<Page<T>, MistError> {
-    let (response, info) = fetch_page(client, segments, query, paging, number, fetched, plan_rest)?;
+    let paging = list.paging;
+    let (response, info) = fetch_page(client, list, number, fetched, plan_rest)?;
     let parsed = parse(&response);
     let path = response.recycle();
     let (items, value) = parsed?;
@@ -217,24 +222,14 @@ fn page<T>(
 /// the last of them say the list grew meanwhile, paging goes on one page at a time.
 pub fn map_pages<T: Send>(
     client: &MistClient,
-    segments: &[&str],
-    query: &[(&str, String)],
-    paging: Paging,
+    list: List<'_>,
     concurrency: usize,
     parse: &ParsePage<'_, T>,
 ) -> Result<Vec<T>, MistError> {
     let mut values = Vec::new();
-    for_each_page(
-        client,
-        segments,
-        query,
-        paging,
-        concurrency,
-        parse,
-        &mut |value| {
-            values.push(value);
-        },
-    )?;
+    for_each_page(client, list, concurrency, parse, &mut |value| {
+        values.push(value);
+    })?;
     Ok(values)
 }
 
@@ -242,14 +237,13 @@ pub fn map_pages<T: Send>(
 /// order) as soon as it and the pages before it are in, instead of collecting them.
 pub fn for_each_page<T: Send>(
     client: &MistClient,
-    segments: &[&str],
-    query: &[(&str, String)],
-    paging: Paging,
+    list: List<'_>,
     concurrency: usize,
     parse: &ParsePage<'_, T>,
     consume: &mut dyn FnMut(T),
 ) -> Result<(), MistError> {
-    let first = page(client, segments, query, paging, 1, 0, true, parse)?;
+    let paging = list.paging;
+    let first = page(client, list, 1, 0, true, parse)?;
     let mut last = (first.info, first.items, first.path);
     let mut fetched: u32 = 1;
     consume(first.value);
@@ -272,7 +266,7 @@ pub fn for_each_page<T: Send>(
                     return None;
                 }
                 let number = index as u64 + 2;
-                let result = page(client, segments, query, paging, number, 0, false, parse);
+                let result = page(client, list, number, 0, false, parse);
                 if result.is_err() {
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -302,7 +296,7 @@ pub fn for_each_page<T: Send>(
                 total: last.0.map_or(0, |i| i.total),
             });
         }
-        let more = page(client, segments, query, paging, next, fetched, true, parse)?;
+        let more = page(client, list, next, fetched, true, parse)?;
         last = (more.info, more.items, more.path);
         consume(more.value);
         fetched += 1;
@@ -314,13 +308,11 @@ pub fn for_each_page<T: Send>(
 /// `each` only, when given.
 pub fn collect_all(
     client: &MistClient,
-    segments: &[&str],
-    query: &[(&str, String)],
-    paging: Paging,
+    list: List<'_>,
     concurrency: usize,
     each: Option<&Projection>,
 ) -> Result<Vec<serde_json::Value>, MistError> {
-    let pages = map_pages(client, segments, query, paging, concurrency, &|response| {
+    let pages = map_pages(client, list, concurrency, &|response| {
         let page = match each {
             Some(each) => response.projected_array(each)?,
             None => response.json_array()?,

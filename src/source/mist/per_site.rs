@@ -9,7 +9,7 @@ use super::client::MistClient;
 use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
-use super::pagination::collect_all;
+use super::pagination::{List, collect_all};
 
 /// Fetches the devices of every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -70,9 +70,11 @@ fn site_devices(
 ) -> Result<Vec<Value>, MistError> {
     collect_all(
         client,
-        &["api", "v1", "sites", site_id, "stats", "devices"],
-        &[("type", "all".to_owned())],
-        options.paging,
+        List {
+            segments: &["api", "v1", "sites", site_id, "stats", "devices"],
+            query: &[("type", "all".to_owned())],
+            paging: options.paging,
+        },
         // Sites are already fetched side by side; a site's pages come one at a time.
         1,
         options.devices.as_deref(),
