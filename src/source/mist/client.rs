@@ -1,7 +1,5 @@
 //! The HTTP client: token header, time budget, 429 handling, one debug line per request.
 
-use std::cell::Cell;
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,6 +8,7 @@ use reqwest::blocking::Client;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
+use super::body::Body;
 use super::error::MistError;
 use super::host::BaseUrl;
 use super::project::{Projection, parse_array};
@@ -83,27 +82,13 @@ pub fn retry_delay(
 pub struct RawResponse {
     pub path: String,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Body,
 }
-
-thread_local! {
-    /// A body buffer kept for this thread's next response. Bodies are tens of kilobytes to
-    /// megabytes; allocating one per request, among the many small frees of parsing, made
-    /// glibc consolidate its free lists on every request.
-    static SPARE_BODY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// Bodies above this are not kept for reuse: memory follows the usual page, not the largest.
-const MAX_SPARE_BODY: usize = 8 << 20;
 
 impl RawResponse {
     /// Gives the body's buffer back for the next response on this thread; the path stays.
     pub fn recycle(self) -> String {
-        let mut body = self.body;
-        if body.capacity() <= MAX_SPARE_BODY {
-            body.clear();
-            SPARE_BODY.set(body);
-        }
+        self.body.recycle();
         self.path
     }
 
@@ -352,7 +337,7 @@ impl MistClient {
         &self,
         mut response: reqwest::blocking::Response,
         path: &str,
-    ) -> Result<Vec<u8>, MistError> {
+    ) -> Result<Body, MistError> {
         let cap = self.max_response_bytes;
         let too_large = || MistError::TooLarge {
             path: path.to_owned(),
@@ -362,26 +347,29 @@ impl MistClient {
         if announced.is_some_and(|length| length > cap) {
             return Err(too_large());
         }
-        let mut body = SPARE_BODY.take();
-        body.clear();
-        body.reserve(announced.unwrap_or(0).min(cap) as usize);
-        let read = std::io::Read::take(&mut response, cap.saturating_add(1)).read_to_end(&mut body);
-        if let Err(e) = read {
-            // reqwest's error comes back wrapped in an io::Error.
-            let timed_out = e.kind() == std::io::ErrorKind::TimedOut
-                || e.get_ref()
-                    .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-                    .is_some_and(reqwest::Error::is_timeout);
-            return Err(if timed_out {
-                self.timeout_error(path)
-            } else {
-                MistError::Body {
-                    path: path.to_owned(),
-                    message: error_chain(&e, &self.token),
-                }
-            });
-        }
+        let limit = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
+        let expected = announced.map_or(0, |length| usize::try_from(length).unwrap_or(0));
+        let read = Body::read(&mut response, expected, limit);
+        let body = match read {
+            Ok(body) => body,
+            Err(e) => {
+                // reqwest's error comes back wrapped in an io::Error.
+                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                    || e.get_ref()
+                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                        .is_some_and(reqwest::Error::is_timeout);
+                return Err(if timed_out {
+                    self.timeout_error(path)
+                } else {
+                    MistError::Body {
+                        path: path.to_owned(),
+                        message: error_chain(&e, &self.token),
+                    }
+                });
+            }
+        };
         if body.len() as u64 > cap {
+            body.recycle();
             return Err(too_large());
         }
         Ok(body)

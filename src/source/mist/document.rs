@@ -6,8 +6,7 @@
 
 use std::io::{self, Write};
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A site that is not in the document, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,46 +95,6 @@ pub fn site_outcome(
     }
 }
 
-/// The fields of an org inventory entry that describe a device.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct InventoryDevice {
-    pub mac: Option<String>,
-    #[serde(rename = "type")]
-    pub device_type: Option<String>,
-    pub name: Option<String>,
-    pub site_id: Option<String>,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    pub connected: Option<bool>,
-}
-
-impl InventoryDevice {
-    /// A device record for an inventory device that has no stats: the inventory's fields,
-    /// and `status` `disconnected`, since the cloud reports nothing for it.
-    pub fn as_device_stats(&self) -> Value {
-        let mut fields = Map::new();
-        let mut put = |key: &str, value: &Option<String>| {
-            if let Some(value) = value {
-                fields.insert(key.to_owned(), Value::String(value.clone()));
-            }
-        };
-        put("mac", &self.mac);
-        put("type", &self.device_type);
-        put("name", &self.name);
-        put("site_id", &self.site_id);
-        put("model", &self.model);
-        put("serial", &self.serial);
-        if let Some(connected) = self.connected {
-            fields.insert("connected".to_owned(), Value::Bool(connected));
-        }
-        fields.insert(
-            "status".to_owned(),
-            Value::String("disconnected".to_owned()),
-        );
-        Value::Object(fields)
-    }
-}
-
 /// Writes a document one site at a time, so a saved document never needs the whole
 /// organisation in memory.
 pub struct DocumentWriter<W: Write> {
@@ -186,20 +145,6 @@ mod tests {
             refused
                 .to_string()
                 .starts_with("site #4: the site list holds a string")
-        );
-    }
-
-    #[test]
-    fn inventory_only_devices_are_disconnected() {
-        let item: InventoryDevice = serde_json::from_value(json!({
-            "mac": "aabbccddeeff", "type": "switch", "name": null, "site_id": "s1",
-            "model": "EX2300", "serial": "X1", "connected": true, "magic": "ignored"
-        }))
-        .unwrap();
-        assert_eq!(
-            item.as_device_stats(),
-            json!({"mac": "aabbccddeeff", "type": "switch", "site_id": "s1", "model": "EX2300",
-                   "serial": "X1", "connected": true, "status": "disconnected"})
         );
     }
 

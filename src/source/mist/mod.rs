@@ -17,10 +17,12 @@
 //! by the sites in flight rather than by the organisation. [`fetch_document`] collects
 //! them into one document instead.
 
+mod body;
 mod client;
 mod document;
 mod error;
 mod host;
+mod inventory;
 mod ordered;
 mod org;
 mod pagination;

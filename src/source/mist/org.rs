@@ -16,8 +16,9 @@ use serde_json::value::RawValue;
 
 use super::FetchOptions;
 use super::client::{MistClient, RawResponse};
-use super::document::{InventoryDevice, SiteFailure, site_id, site_outcome};
+use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
+use super::inventory::{self, InventoryDevice};
 use super::ordered::ordered_map;
 use super::pagination::{List, Paging, for_each_page, map_pages};
 use super::project::{Projection, parse_array_text, parse_array_text_capturing};
@@ -262,7 +263,7 @@ fn inventory(
         },
         concurrency,
         &|response| {
-            let page: Vec<InventoryDevice> = match serde_json::from_slice(&response.body) {
+            let page = match inventory::parse_page(&response.body) {
                 Ok(page) => page,
                 // Tell a body that is not JSON from one whose entries have unexpected types.
                 Err(e) if e.is_data() => {

@@ -1,0 +1,273 @@
+//! The fast path: records walked with [`crate::source::mist::scan`], unkept values skipped
+//! by finding where they end, kept plain scalars copied as they are.
+
+use serde::de::DeserializeSeed;
+use serde_json::{Map, Value};
+
+use super::strict::{Project, Text, write_scalar};
+use super::{Captured, Projection};
+use crate::source::mist::scan::{key_end, skip_whitespace, value_end};
+
+/// A kept field of a record, as the fast path found it.
+pub struct Kept<'b, 'p> {
+    /// The key as the projection names it (the body's key, unescaped, is equal).
+    pub key: &'p str,
+    below: &'p Projection,
+    /// The value's JSON text.
+    pub value: &'b [u8],
+}
+
+impl Kept<'_, '_> {
+    /// The value as an optional string (`null` is `None`), read without a deserializer
+    /// when it is plain; `None` when it is not a string or null.
+    pub fn optional_string(&self) -> Option<Option<String>> {
+        match plain_scalar(self.value) {
+            Some(b"null") => Some(None),
+            Some(text) => match plain_value(text)? {
+                Value::String(text) => Some(Some(text)),
+                _ => None,
+            },
+            None => serde_json::from_slice(self.value).ok(),
+        }
+    }
+}
+
+/// Walks `body`, a JSON array of objects, handing `on_record` each record's kept fields in
+/// order: the fast path for callers that read fields themselves. `None` when the fast path
+/// cannot walk the body, an element is not an object, or `on_record` refuses a record: the
+/// caller then parses the body the strict way.
+pub fn walk_records<'b, 'p>(
+    body: &'b [u8],
+    each: &'p Projection,
+    mut on_record: impl FnMut(&[Kept<'b, 'p>]) -> Option<()>,
+) -> Option<()> {
+    if each.whole {
+        return None;
+    }
+    walk_array(body, each, |element, kept| {
+        if element.first() != Some(&b'{') {
+            return None;
+        }
+        on_record(kept)
+    })
+}
+
+/// Walks `body`, a JSON array, handing `on_element` each element's text and, for an
+/// object, its kept fields in order. `None` when the body is not one array of values (as
+/// far as [`super::scan`] checks) or `on_element` fails.
+fn walk_array<'b, 'p>(
+    body: &'b [u8],
+    each: &'p Projection,
+    mut on_element: impl FnMut(&'b [u8], &[Kept<'b, 'p>]) -> Option<()>,
+) -> Option<()> {
+    // Only kept values are decoded (and so checked): keys are compared as bytes, and a key
+    // that is not UTF-8 matches no projected key, so it is skipped like any unread value.
+    let mut at = skip_whitespace(body, 0);
+    if body.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip_whitespace(body, at + 1);
+    let mut kept = Vec::new();
+    if body.get(at) != Some(&b']') {
+        loop {
+            kept.clear();
+            let end = match body.get(at)? {
+                b'{' => object_fields(body, at, each, &mut kept)?,
+                _ => value_end(body, at)?,
+            };
+            on_element(&body[at..end], &kept)?;
+            at = skip_whitespace(body, end);
+            match body.get(at)? {
+                b',' => at = skip_whitespace(body, at + 1),
+                b']' => break,
+                _ => return None,
+            }
+        }
+    }
+    (skip_whitespace(body, at + 1) == body.len()).then_some(())
+}
+
+/// Reads the object whose `{` is at `at`, pushing its kept fields; where it ends.
+fn object_fields<'b, 'p>(
+    body: &'b [u8],
+    at: usize,
+    projection: &'p Projection,
+    kept: &mut Vec<Kept<'b, 'p>>,
+) -> Option<usize> {
+    let mut at = skip_whitespace(body, at + 1);
+    if body.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        if body.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (end, escaped) = key_end(body, at)?;
+        let key = &body[at..end];
+        at = skip_whitespace(body, end);
+        if body.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(body, at + 1);
+        let end = value_end(body, at)?;
+        if let Some((key, below)) = kept_key(projection, key, escaped)? {
+            kept.push(Kept {
+                key,
+                below,
+                value: &body[at..end],
+            });
+        }
+        at = skip_whitespace(body, end);
+        match body.get(at)? {
+            b',' => at = skip_whitespace(body, at + 1),
+            b'}' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The projection's entry for the key whose JSON text (quotes included) is `token`, which
+/// has an escape if `escaped`.
+fn kept_key<'p>(
+    projection: &'p Projection,
+    token: &[u8],
+    escaped: bool,
+) -> Option<Option<(&'p str, &'p Projection)>> {
+    let inner = &token[1..token.len() - 1];
+    let found = if escaped {
+        let key: String = serde_json::from_slice(token).ok()?;
+        projection.keys.iter().find(|(k, _)| *k == key)
+    } else {
+        projection.keys.iter().find(|(k, _)| k.as_bytes() == inner)
+    };
+    Some(found.map(|(key, below)| (key.as_str(), below)))
+}
+
+/// `text` if it is a literal or a string that `serde_json` would read and write back byte
+/// for byte (no escapes, no control characters): most kept fields are, and they then skip
+/// a deserializer each.
+fn plain_scalar(text: &[u8]) -> Option<&[u8]> {
+    match text {
+        b"true" | b"false" | b"null" => Some(text),
+        [b'"', inner @ .., b'"'] if inner.iter().all(|&byte| byte >= 0x20 && byte != b'\\') => {
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// The value of a [`plain_scalar`].
+fn plain_value(text: &[u8]) -> Option<Value> {
+    Some(match text {
+        b"true" => Value::Bool(true),
+        b"false" => Value::Bool(false),
+        b"null" => Value::Null,
+        [b'"', inner @ .., b'"'] => Value::String(std::str::from_utf8(inner).ok()?.to_owned()),
+        _ => return None,
+    })
+}
+
+/// Runs `seed` on the whole of `text`.
+fn parse_slice<'de, S: DeserializeSeed<'de>>(text: &'de [u8], seed: S) -> Option<S::Value> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let value = seed.deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(value)
+}
+
+/// [`parse_array`] on the fast path; `None` to take the strict one.
+pub(super) fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> {
+    if each.whole {
+        return None;
+    }
+    let mut items = Vec::new();
+    walk_array(body, each, |element, kept| {
+        let item = if element.first() == Some(&b'{') {
+            let mut fields = Map::with_capacity(kept.len());
+            for field in kept {
+                let value = match plain_scalar(field.value) {
+                    Some(text) => plain_value(text)?,
+                    None => parse_slice(field.value, Project(field.below))?,
+                };
+                // A repeated key: the last one wins, as in serde_json's own maps.
+                fields.insert(field.key.to_owned(), value);
+            }
+            Value::Object(fields)
+        } else {
+            parse_slice(element, Project(each))?
+        };
+        items.push(item);
+        Some(())
+    })?;
+    Some(items)
+}
+
+/// [`parse_array_text`] on the fast path; `None` to take the strict one.
+pub(super) fn fast_texts<const N: usize>(
+    body: &[u8],
+    each: &Projection,
+    capture: [&str; N],
+) -> Option<Vec<Captured<N>>> {
+    if each.whole {
+        return None;
+    }
+    let mut records = Vec::new();
+    let mut out = Vec::with_capacity(256);
+    walk_array(body, each, |element, kept| {
+        if N > 0 && element.first() != Some(&b'{') {
+            // Not a record to capture keys of: the strict way says what is wrong.
+            return None;
+        }
+        out.clear();
+        let mut captured: [Option<String>; N] = std::array::from_fn(|_| None);
+        let mut seen = [false; N];
+        if element.first() == Some(&b'{') {
+            out.push(b'{');
+            for (n, field) in kept.iter().enumerate() {
+                if let Some(slot) = capture.iter().position(|key| *key == field.key) {
+                    if std::mem::replace(&mut seen[slot], true) {
+                        return None;
+                    }
+                    captured[slot] = match plain_scalar(field.value) {
+                        Some(text) => match plain_value(text)? {
+                            Value::String(text) => Some(text),
+                            _ => None,
+                        },
+                        None => match serde_json::from_slice(field.value).ok()? {
+                            Value::String(text) => Some(text),
+                            _ => None,
+                        },
+                    };
+                }
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_scalar::<str, serde_json::Error>(&mut out, field.key).ok()?;
+                out.push(b':');
+                match plain_scalar(field.value) {
+                    Some(text) => out.extend_from_slice(text),
+                    None => {
+                        let text = Text {
+                            projection: field.below,
+                            out: &mut out,
+                        };
+                        parse_slice(field.value, text)?;
+                    }
+                }
+            }
+            out.push(b'}');
+        } else {
+            parse_slice(
+                element,
+                Text {
+                    projection: each,
+                    out: &mut out,
+                },
+            )?;
+        }
+        // Plain scalars were copied as they came: this checks their encoding.
+        records.push((std::str::from_utf8(&out).ok()?.into(), captured));
+        Some(())
+    })?;
+    Some(records)
+}
