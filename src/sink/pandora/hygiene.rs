@@ -27,9 +27,20 @@ pub(super) fn is_xml_char(c: char) -> bool {
     }
 }
 
+/// Whether `text` has no byte below a space and no `0xEF` (which starts U+FFFE and U+FFFF
+/// in UTF-8): then no character has to go and no line break is there. Most values are such
+/// text, and sixteen bytes at a time are checked without branching on each.
+fn plain(text: &str) -> bool {
+    !text.as_bytes().chunks(16).any(|chunk| {
+        chunk
+            .iter()
+            .fold(false, |found, &byte| found | (byte < 0x20) | (byte == 0xef))
+    })
+}
+
 /// `text` without the characters XML 1.0 forbids; borrowed when nothing had to go.
 pub(super) fn strip_forbidden(text: &str) -> Cow<'_, str> {
-    if text.chars().all(is_xml_char) {
+    if plain(text) || text.chars().all(is_xml_char) {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(text.chars().filter(|&c| is_xml_char(c)).collect())
@@ -39,6 +50,9 @@ pub(super) fn strip_forbidden(text: &str) -> Cow<'_, str> {
 /// A module name: forbidden characters removed and each line break (CRLF, CR or LF) made
 /// one space. Pandora strips CR and LF from `<name>`; a space keeps the words apart.
 pub(super) fn module_name(name: &str) -> Cow<'_, str> {
+    if plain(name) {
+        return Cow::Borrowed(name);
+    }
     let stripped = strip_forbidden(name);
     if !stripped.contains(['\r', '\n']) {
         return stripped;
@@ -51,6 +65,9 @@ pub(super) fn module_name(name: &str) -> Cow<'_, str> {
 /// CDATA cannot protect a CR from the parser's end-of-line handling, so the file says
 /// what the parser would read anyway, and what is written is exactly what Pandora gets.
 pub(super) fn element_text(text: &str) -> Cow<'_, str> {
+    if plain(text) {
+        return Cow::Borrowed(text);
+    }
     let stripped = strip_forbidden(text);
     if !stripped.contains('\r') {
         return stripped;
@@ -130,6 +147,31 @@ mod tests {
         );
         assert!(matches!(strip_forbidden("clean"), Cow::Borrowed(_)));
         assert_eq!(strip_forbidden("\u{0}"), "");
+    }
+
+    #[test]
+    fn plain_text_is_text_with_nothing_to_strip_or_break() {
+        let long = "x".repeat(40);
+        assert!(plain("") && plain("café ☃ 日本") && plain(&long));
+        for odd in [
+            "\t", "\n", "\r", "\u{0}", "\u{1f}", "\u{fffe}", "\u{ffff}", "\u{f000}",
+        ] {
+            for at in [0, 15, 16, 39] {
+                let mut text = long.clone();
+                text.insert_str(at, odd);
+                assert!(!plain(&text), "{text:?}");
+            }
+        }
+        // Whatever `plain` passes, the careful ways leave as it is; what it does not pass
+        // may still be allowed, and is then kept by them.
+        for text in ["a\u{7f}b", "\u{effe}", "\u{10ffff}", "Ω"] {
+            assert!(plain(text));
+            assert!(text.chars().all(is_xml_char));
+        }
+        for text in ["\u{fffd}", "\u{f000}", "a\tb"] {
+            assert!(!plain(text));
+            assert!(matches!(strip_forbidden(text), Cow::Borrowed(_)));
+        }
     }
 
     #[test]

@@ -42,10 +42,19 @@ const NAME_TRIES: u32 = 1000;
 
 /// The lock key Pandora derives from the file name: the lowercase hex md5 of `agent_name`.
 pub fn file_stem(agent_name: &str) -> String {
-    Md5::digest(agent_name.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut stem = String::with_capacity(32);
+    for byte in Md5::digest(agent_name.as_bytes()) {
+        stem.push(char::from(HEX[usize::from(byte >> 4)]));
+        stem.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    stem
+}
+
+/// This process's id, asked of the kernel once rather than once a file.
+fn process_id() -> u32 {
+    static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *ID.get_or_init(std::process::id)
 }
 
 /// Writes a data file for `agent_name` atomically into `dir` and returns its final path.
@@ -93,7 +102,7 @@ where
     let stem = file_stem(agent_name);
     // The writer's process id in the name lets a later run tell a killed run's leftovers
     // from a running one's files without trusting modification times.
-    let prefix = format!(".{stem}.{}.", std::process::id());
+    let prefix = format!(".{stem}.{}.", process_id());
     let mut temp =
         temp_builder(&prefix)
             .tempfile_in(dir)

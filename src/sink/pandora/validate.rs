@@ -2,7 +2,6 @@
 //! produce a file Pandora rejects, quarantines or reads differently from what the rule meant.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use super::error::{Problem, SpoolError};
 use super::hygiene;
@@ -43,8 +42,7 @@ pub(super) fn clean(agent: &Agent) -> Result<CleanAgent<'_>, SpoolError> {
         return Err(invalid(Problem::EmptyAgentName));
     }
 
-    let mut seen_attributes = HashSet::new();
-    let mut attributes = Vec::with_capacity(agent.attributes.len());
+    let mut attributes: Vec<(&str, String)> = Vec::with_capacity(agent.attributes.len());
     for (key, value) in &agent.attributes {
         if !hygiene::is_plain_xml_name(key) {
             return Err(invalid(Problem::BadAttributeName(key.clone())));
@@ -55,16 +53,21 @@ pub(super) fn clean(agent: &Agent) -> Result<CleanAgent<'_>, SpoolError> {
                 why,
             }));
         }
-        if !seen_attributes.insert(key.as_str()) {
+        // A handful of attributes: a look back costs less than hashing each.
+        if attributes.iter().any(|(seen, _)| *seen == key) {
             return Err(invalid(Problem::DuplicateAttribute(key.clone())));
         }
         attributes.push((key.as_str(), hygiene::attribute_value(value)));
     }
 
-    let mut seen_modules = HashSet::new();
+    let names: Vec<Cow<'_, str>> = agent
+        .modules
+        .iter()
+        .map(|module| hygiene::module_name(&module.name))
+        .collect();
+    let repeated = first_repeated(&names);
     let mut modules = Vec::with_capacity(agent.modules.len());
-    for (index, module) in agent.modules.iter().enumerate() {
-        let module_name = hygiene::module_name(&module.name);
+    for ((index, module), module_name) in agent.modules.iter().enumerate().zip(names) {
         // XML::Simple reads a whitespace-only element as empty, so such a name is empty too.
         if module_name.trim().is_empty() {
             return Err(invalid(Problem::EmptyModuleName {
@@ -87,7 +90,7 @@ pub(super) fn clean(agent: &Agent) -> Result<CleanAgent<'_>, SpoolError> {
             }
             fields.push((field.as_str(), hygiene::element_text(value)));
         }
-        if !seen_modules.insert(module_name.clone()) {
+        if repeated == Some(index) {
             return Err(invalid(Problem::DuplicateModule(module_name.into_owned())));
         }
         modules.push(CleanModule {
@@ -103,4 +106,37 @@ pub(super) fn clean(agent: &Agent) -> Result<CleanAgent<'_>, SpoolError> {
         attributes,
         modules,
     })
+}
+
+/// The position of the first name that repeats an earlier one. Names sorted with their
+/// positions put each repeat right after its first use, without hashing every name.
+fn first_repeated(names: &[Cow<'_, str>]) -> Option<usize> {
+    let mut order: Vec<(&str, usize)> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.as_ref(), index))
+        .collect();
+    order.sort_unstable();
+    order
+        .windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0)
+        .map(|pair| pair[1].1)
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_repeat_is_the_earliest_name_seen_before() {
+        let names = |list: &[&'static str]| -> Vec<Cow<'static, str>> {
+            list.iter().map(|name| Cow::Borrowed(*name)).collect()
+        };
+        assert_eq!(first_repeated(&names(&[])), None);
+        assert_eq!(first_repeated(&names(&["a", "b", "c"])), None);
+        assert_eq!(first_repeated(&names(&["b", "a", "b", "a"])), Some(2));
+        assert_eq!(first_repeated(&names(&["z", "a", "a", "z", "a"])), Some(2));
+        assert_eq!(first_repeated(&names(&["x", "y", "y", "y", "x"])), Some(2));
+    }
 }

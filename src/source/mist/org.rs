@@ -21,7 +21,7 @@ use super::error::MistError;
 use super::inventory::{self, InventoryDevice};
 use super::ordered::ordered_map;
 use super::pagination::{List, Paging, for_each_page, map_pages};
-use super::project::{Projection, parse_array_text, parse_array_text_capturing};
+use super::project::{Projection, parse_array_text, parse_array_text_capturing, record_value};
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -105,8 +105,11 @@ pub(super) fn fetch<P: Send>(
 fn site_devices(raw: &[Box<str>], missing: &[InventoryDevice]) -> Result<Vec<Value>, String> {
     let mut devices = Vec::with_capacity(raw.len() + missing.len());
     for (n, text) in raw.iter().enumerate() {
-        let device = serde_json::from_str::<Value>(text)
-            .map_err(|e| format!("device #{} of the org stats: {e}", n + 1))?;
+        let device = match record_value(text.as_bytes()) {
+            Some(device) => device,
+            None => serde_json::from_str::<Value>(text)
+                .map_err(|e| format!("device #{} of the org stats: {e}", n + 1))?,
+        };
         devices.push(device);
     }
     devices.extend(missing.iter().map(InventoryDevice::as_device_stats));

@@ -271,3 +271,47 @@ pub(super) fn fast_texts<const N: usize>(
     })?;
     Some(records)
 }
+
+/// A record's projected text (as [`fast_texts`] writes it: one object, compact) read back
+/// into a value, its plain scalars without a deserializer and its map sized once. `None`
+/// where the text is not one object as far as this walk checks: `serde_json` then reads it.
+pub fn record_value(text: &[u8]) -> Option<Value> {
+    if text.first() != Some(&b'{') {
+        return None;
+    }
+    let mut fields = Map::with_capacity(8);
+    let mut at = skip_whitespace(text, 1);
+    if text.get(at) == Some(&b'}') {
+        return (skip_whitespace(text, at + 1) == text.len()).then_some(Value::Object(fields));
+    }
+    loop {
+        if text.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (end, escaped) = key_end(text, at)?;
+        let key = if escaped {
+            serde_json::from_slice(&text[at..end]).ok()?
+        } else {
+            std::str::from_utf8(&text[at + 1..end - 1]).ok()?.to_owned()
+        };
+        at = skip_whitespace(text, end);
+        if text.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(text, at + 1);
+        let end = value_end(text, at)?;
+        let value = match plain_scalar(&text[at..end]) {
+            Some(plain) => plain_value(plain)?,
+            None => serde_json::from_slice(&text[at..end]).ok()?,
+        };
+        // A repeated key: the last one wins, as in serde_json's own maps.
+        fields.insert(key, value);
+        at = skip_whitespace(text, end);
+        match text.get(at)? {
+            b',' => at = skip_whitespace(text, at + 1),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    (skip_whitespace(text, at + 1) == text.len()).then_some(Value::Object(fields))
+}

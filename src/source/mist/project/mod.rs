@@ -18,7 +18,7 @@ mod strict;
 
 use serde_json::Value;
 
-pub use fast::{Kept, walk_records};
+pub use fast::{Kept, record_value, walk_records};
 use fast::{fast_texts, fast_values};
 pub use strict::Project;
 use strict::{parse_array_strictly, parse_array_text_strictly};
@@ -249,6 +249,24 @@ mod tests {
             let fast_text = fast_texts(body, &each, [])
                 .map(|records| records.into_iter().map(|(text, [])| text).collect::<Vec<_>>());
             prop_assert_eq!(fast_text, Some(strict_text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn projected_texts_read_back_as_serde_json_reads_them(body in records()) {
+            let each = projection(&["status", "name", "port_stat", "junk"]);
+            let texts = parse_array_text(body.as_bytes(), &each).unwrap();
+            for text in &texts {
+                let strict: Value = serde_json::from_str(text).unwrap();
+                prop_assert_eq!(record_value(text.as_bytes()), strict.is_object().then_some(strict));
+            }
+            // And any element's own text, whatever it holds.
+            let whole = parse_array_text(body.as_bytes(), &Projection::whole()).unwrap();
+            for text in &whole {
+                let strict: Value = serde_json::from_str(text).unwrap();
+                prop_assert_eq!(record_value(text.as_bytes()), strict.is_object().then_some(strict));
+            }
         }
     }
 
