@@ -5,6 +5,7 @@
 //! skipped, plain strings copied without a deserializer); a page the fast path refuses is
 //! parsed by `serde_json` into the same structs, which then names what is wrong.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -12,35 +13,80 @@ use serde_json::{Map, Value};
 
 use super::project::{Kept, Projection, walk_records};
 
-/// The fields of an org inventory entry that describe a device.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The keys an inventory entry is read for, as the API names them: six texts, then
+/// `connected`.
+const KEYS: [&str; 7] = [
+    "mac",
+    "type",
+    "name",
+    "site_id",
+    "model",
+    "serial",
+    "connected",
+];
+const MAC: usize = 0;
+const SITE_ID: usize = 3;
+const TEXTS: usize = 6;
+
+/// An org inventory entry, kept until the device stats are in: its six text fields in one
+/// allocation (an org holds as many entries as devices, and most are dropped unread).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryDevice {
-    pub mac: Option<String>,
-    #[serde(rename = "type")]
-    pub device_type: Option<String>,
-    pub name: Option<String>,
-    pub site_id: Option<String>,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    pub connected: Option<bool>,
+    texts: Box<str>,
+    /// Where each text field ends in `texts`.
+    ends: [u32; TEXTS],
+    /// Bit `n` set: text field `n` was given (and not `null`).
+    present: u8,
+    connected: Option<bool>,
 }
 
 impl InventoryDevice {
+    fn pack(fields: &[Option<Cow<'_, str>>; TEXTS], connected: Option<bool>) -> InventoryDevice {
+        let length = fields.iter().flatten().map(|text| text.len()).sum();
+        let mut texts = String::with_capacity(length);
+        let mut ends = [0; TEXTS];
+        let mut present = 0;
+        for (n, field) in fields.iter().enumerate() {
+            if let Some(text) = field {
+                texts.push_str(text);
+                present |= 1 << n;
+            }
+            // A body is capped far below 4 GiB.
+            ends[n] = u32::try_from(texts.len()).unwrap_or(u32::MAX);
+        }
+        InventoryDevice {
+            texts: texts.into_boxed_str(),
+            ends,
+            present,
+            connected,
+        }
+    }
+
+    fn text(&self, n: usize) -> Option<&str> {
+        if self.present & (1 << n) == 0 {
+            return None;
+        }
+        let start = if n == 0 { 0 } else { self.ends[n - 1] as usize };
+        self.texts.get(start..self.ends[n] as usize)
+    }
+
+    pub fn mac(&self) -> Option<&str> {
+        self.text(MAC)
+    }
+
+    pub fn site_id(&self) -> Option<&str> {
+        self.text(SITE_ID)
+    }
+
     /// A device record for an inventory device that has no stats: the inventory's fields,
     /// and `status` `disconnected`, since the cloud reports nothing for it.
     pub fn as_device_stats(&self) -> Value {
         let mut fields = Map::new();
-        let mut put = |key: &str, value: &Option<String>| {
-            if let Some(value) = value {
-                fields.insert(key.to_owned(), Value::String(value.clone()));
+        for (n, key) in KEYS[..TEXTS].iter().enumerate() {
+            if let Some(text) = self.text(n) {
+                fields.insert((*key).to_owned(), Value::String(text.to_owned()));
             }
-        };
-        put("mac", &self.mac);
-        put("type", &self.device_type);
-        put("name", &self.name);
-        put("site_id", &self.site_id);
-        put("model", &self.model);
-        put("serial", &self.serial);
+        }
         if let Some(connected) = self.connected {
             fields.insert("connected".to_owned(), Value::Bool(connected));
         }
@@ -52,22 +98,40 @@ impl InventoryDevice {
     }
 }
 
-/// The keys [`InventoryDevice`] reads, as the API names them.
-const KEYS: [&str; 7] = [
-    "mac",
-    "type",
-    "name",
-    "site_id",
-    "model",
-    "serial",
-    "connected",
-];
+/// An inventory entry as `serde_json` reads it, on the strict path.
+#[derive(Deserialize)]
+struct Entry {
+    mac: Option<String>,
+    #[serde(rename = "type")]
+    device_type: Option<String>,
+    name: Option<String>,
+    site_id: Option<String>,
+    model: Option<String>,
+    serial: Option<String>,
+    connected: Option<bool>,
+}
+
+impl From<Entry> for InventoryDevice {
+    fn from(entry: Entry) -> InventoryDevice {
+        let texts = [
+            entry.mac,
+            entry.device_type,
+            entry.name,
+            entry.site_id,
+            entry.model,
+            entry.serial,
+        ]
+        .map(|text| text.map(Cow::Owned));
+        InventoryDevice::pack(&texts, entry.connected)
+    }
+}
 
 /// A page of the inventory, a JSON array of entries.
 pub fn parse_page(body: &[u8]) -> Result<Vec<InventoryDevice>, serde_json::Error> {
     match fast_page(body) {
         Some(devices) => Ok(devices),
-        None => serde_json::from_slice(body),
+        None => serde_json::from_slice::<Vec<Entry>>(body)
+            .map(|entries| entries.into_iter().map(InventoryDevice::from).collect()),
     }
 }
 
@@ -89,33 +153,26 @@ fn fast_page(body: &[u8]) -> Option<Vec<InventoryDevice>> {
 /// One entry from its kept fields; `None` where `serde_json` would refuse it (a field of
 /// the wrong type, or given twice).
 fn device(fields: &[Kept<'_, '_>]) -> Option<InventoryDevice> {
-    let mut device = InventoryDevice::default();
+    let mut texts: [Option<Cow<'_, str>>; TEXTS] = Default::default();
+    let mut connected = None;
     let mut seen = [false; KEYS.len()];
     for field in fields {
         let slot = KEYS.iter().position(|key| *key == field.key)?;
         if std::mem::replace(&mut seen[slot], true) {
             return None;
         }
-        let text = match slot {
-            0 => &mut device.mac,
-            1 => &mut device.device_type,
-            2 => &mut device.name,
-            3 => &mut device.site_id,
-            4 => &mut device.model,
-            5 => &mut device.serial,
-            _ => {
-                device.connected = match field.value {
-                    b"true" => Some(true),
-                    b"false" => Some(false),
-                    b"null" => None,
-                    _ => return None,
-                };
-                continue;
-            }
-        };
-        *text = field.optional_string()?;
+        if slot < TEXTS {
+            texts[slot] = field.optional_str()?;
+        } else {
+            connected = match field.value {
+                b"true" => Some(true),
+                b"false" => Some(false),
+                b"null" => None,
+                _ => return None,
+            };
+        }
     }
-    Some(device)
+    Some(InventoryDevice::pack(&texts, connected))
 }
 
 #[cfg(test)]
@@ -126,16 +183,29 @@ mod tests {
 
     #[test]
     fn inventory_only_devices_are_disconnected() {
-        let item: InventoryDevice = serde_json::from_value(json!({
+        let body = br#"[{
             "mac": "aabbccddeeff", "type": "switch", "name": null, "site_id": "s1",
             "model": "EX2300", "serial": "X1", "connected": true, "magic": "ignored"
-        }))
-        .unwrap();
+        }]"#;
+        let devices = parse_page(body).unwrap();
+        assert_eq!(devices[0].mac(), Some("aabbccddeeff"));
+        assert_eq!(devices[0].site_id(), Some("s1"));
         assert_eq!(
-            item.as_device_stats(),
+            devices[0].as_device_stats(),
             json!({"mac": "aabbccddeeff", "type": "switch", "site_id": "s1", "model": "EX2300",
                    "serial": "X1", "connected": true, "status": "disconnected"})
         );
+        let empty = &parse_page(br#"[{"mac":"","site_id":null}]"#).unwrap()[0];
+        assert_eq!((empty.mac(), empty.site_id()), (Some(""), None));
+        assert_eq!(
+            empty.as_device_stats(),
+            json!({"mac": "", "status": "disconnected"})
+        );
+    }
+
+    fn strictly(body: &[u8]) -> Option<Vec<InventoryDevice>> {
+        let entries: Vec<Entry> = serde_json::from_slice(body).ok()?;
+        Some(entries.into_iter().map(InventoryDevice::from).collect())
     }
 
     #[test]
@@ -147,9 +217,8 @@ mod tests {
             {}
         ]"#;
         let fast = fast_page(body).unwrap();
-        let strict: Vec<InventoryDevice> = serde_json::from_slice(body).unwrap();
-        assert_eq!(fast, strict);
-        assert_eq!(fast[0].name.as_deref(), Some("AP \"1\""));
+        assert_eq!(fast, strictly(body).unwrap());
+        assert_eq!(fast[0].as_device_stats()["name"], "AP \"1\"");
     }
 
     #[test]
@@ -202,7 +271,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_fast_path_reads_what_serde_json_reads(body in pages()) {
-            let strict = serde_json::from_slice::<Vec<InventoryDevice>>(body.as_bytes()).ok();
+            let strict = strictly(body.as_bytes());
             match fast_page(body.as_bytes()) {
                 Some(fast) => prop_assert_eq!(Some(fast), strict.clone()),
                 None => prop_assert!(strict.is_none(), "refused what serde_json reads"),

@@ -7,6 +7,7 @@
 //! (the fields the rules read) that is about a hundred bytes a device, so memory follows
 //! the projection, not the organisation; without one, the records' own text.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -48,11 +49,11 @@ pub(super) fn fetch<P: Send>(
 
     let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
     for item in inventory {
-        let (Some(mac), Some(site)) = (&item.mac, &item.site_id) else {
+        let (Some(mac), Some(site)) = (item.mac(), item.site_id()) else {
             continue; // unassigned: belongs to no site agent
         };
         if !stats.macs.contains(mac) {
-            missing.entry(site.clone()).or_default().push(item);
+            missing.entry(site.to_owned()).or_default().push(item);
         }
     }
     // Each site with its devices (`None`: the site has no id), taken once by the thread
@@ -124,8 +125,58 @@ fn joined<T>(result: std::thread::Result<Result<T, MistError>>) -> Result<T, Mis
 #[derive(Default)]
 struct GroupedStats {
     by_site: HashMap<String, Vec<Box<str>>>,
-    macs: HashSet<String>,
+    macs: MacSet,
     without_site: usize,
+}
+
+/// A device's MAC as the stats give it. Mist writes twelve lowercase hex digits, kept as a
+/// number (no allocation, quick to hash, for as many MACs as the org has devices); any
+/// other text is kept as it is, so MACs match exactly as their texts would.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Mac {
+    Hex(u64),
+    Text(String),
+}
+
+impl Mac {
+    fn hex(text: &str) -> Option<u64> {
+        let lowercase_hex = |byte: u8| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+        if text.len() == 12 && text.bytes().all(lowercase_hex) {
+            u64::from_str_radix(text, 16).ok()
+        } else {
+            None
+        }
+    }
+
+    fn new(text: Cow<'_, str>) -> Mac {
+        match Mac::hex(&text) {
+            Some(number) => Mac::Hex(number),
+            None => Mac::Text(text.into_owned()),
+        }
+    }
+}
+
+/// Every MAC of the device stats.
+#[derive(Default)]
+struct MacSet {
+    hex: HashSet<u64>,
+    text: HashSet<String>,
+}
+
+impl MacSet {
+    fn insert(&mut self, mac: Mac) {
+        match mac {
+            Mac::Hex(number) => self.hex.insert(number),
+            Mac::Text(text) => self.text.insert(text),
+        };
+    }
+
+    fn contains(&self, mac: &str) -> bool {
+        match Mac::hex(mac) {
+            Some(number) => self.hex.contains(&number),
+            None => self.text.contains(mac),
+        }
+    }
 }
 
 /// The two fields grouping needs; the rest of the device is skipped (but still checked).
@@ -138,7 +189,7 @@ struct DeviceKey {
 /// One device of the org stats: its site, its MAC, and its record as compact JSON text.
 struct DeviceEntry {
     site: Option<String>,
-    mac: Option<String>,
+    mac: Option<Mac>,
     text: Box<str>,
 }
 
@@ -189,7 +240,11 @@ fn projected_page(
     if let Some(records) = parse_array_text_capturing(&response.body, each, ["site_id", "mac"]) {
         let entries: Vec<DeviceEntry> = records
             .into_iter()
-            .map(|(text, [site, mac])| DeviceEntry { site, mac, text })
+            .map(|(text, [site, mac])| DeviceEntry {
+                site: site.map(Cow::into_owned),
+                mac: mac.map(Mac::new),
+                text,
+            })
             .collect();
         return Ok((entries.len(), entries));
     }
@@ -217,7 +272,7 @@ fn projected_page(
         };
         entries.push(DeviceEntry {
             site: field(key.site_id),
-            mac: field(key.mac),
+            mac: field(key.mac).map(|mac| Mac::new(Cow::Owned(mac))),
             text,
         });
     }
@@ -244,7 +299,7 @@ fn raw_page(response: &RawResponse) -> Result<(usize, Vec<DeviceEntry>), MistErr
         };
         entries.push(DeviceEntry {
             site: text(key.site_id),
-            mac: text(key.mac),
+            mac: text(key.mac).map(|mac| Mac::new(Cow::Owned(mac))),
             text: Box::from(device.get()),
         });
     }
@@ -287,4 +342,43 @@ fn inventory(
         },
     )?;
     Ok(pages.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_match_exactly_as_their_texts_would() {
+        let mut macs = MacSet::default();
+        for mac in [
+            "5c5b35000001",
+            "000000000000",
+            "AABBCCDDEEFF",
+            "aa:bb:cc:dd:ee:ff",
+            "5c5b3500000",
+        ] {
+            macs.insert(Mac::new(Cow::Borrowed(mac)));
+        }
+        assert_eq!(macs.hex.len(), 2);
+        for mac in [
+            "5c5b35000001",
+            "000000000000",
+            "AABBCCDDEEFF",
+            "aa:bb:cc:dd:ee:ff",
+            "5c5b3500000",
+        ] {
+            assert!(macs.contains(mac), "{mac}");
+        }
+        for mac in [
+            "5C5B35000001",
+            "aabbccddeeff",
+            "5c5b350000010",
+            "0",
+            "",
+            "+5c5b3500000",
+        ] {
+            assert!(!macs.contains(mac), "{mac}");
+        }
+    }
 }

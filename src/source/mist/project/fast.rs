@@ -1,6 +1,8 @@
 //! The fast path: records walked with [`crate::source::mist::scan`], unkept values skipped
 //! by finding where they end, kept plain scalars copied as they are.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
@@ -17,17 +19,19 @@ pub struct Kept<'b, 'p> {
     pub value: &'b [u8],
 }
 
-impl Kept<'_, '_> {
-    /// The value as an optional string (`null` is `None`), read without a deserializer
-    /// when it is plain; `None` when it is not a string or null.
-    pub fn optional_string(&self) -> Option<Option<String>> {
+impl<'b> Kept<'b, '_> {
+    /// The value as an optional string (`null` is `None`), borrowed from the body when it
+    /// is plain; `None` when it is not a string or null.
+    pub fn optional_str(&self) -> Option<Option<Cow<'b, str>>> {
         match plain_scalar(self.value) {
             Some(b"null") => Some(None),
-            Some(text) => match plain_value(text)? {
-                Value::String(text) => Some(Some(text)),
-                _ => None,
-            },
-            None => serde_json::from_slice(self.value).ok(),
+            Some([b'"', inner @ .., b'"']) => {
+                Some(Some(Cow::Borrowed(std::str::from_utf8(inner).ok()?)))
+            }
+            Some(_) => None,
+            None => serde_json::from_slice::<Option<String>>(self.value)
+                .ok()
+                .map(|text| text.map(Cow::Owned)),
         }
     }
 }
@@ -203,11 +207,11 @@ pub(super) fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> 
 }
 
 /// [`parse_array_text`] on the fast path; `None` to take the strict one.
-pub(super) fn fast_texts<const N: usize>(
-    body: &[u8],
+pub(super) fn fast_texts<'b, const N: usize>(
+    body: &'b [u8],
     each: &Projection,
     capture: [&str; N],
-) -> Option<Vec<Captured<N>>> {
+) -> Option<Vec<Captured<'b, N>>> {
     if each.whole {
         return None;
     }
@@ -219,7 +223,7 @@ pub(super) fn fast_texts<const N: usize>(
             return None;
         }
         out.clear();
-        let mut captured: [Option<String>; N] = std::array::from_fn(|_| None);
+        let mut captured: [Option<Cow<'b, str>>; N] = std::array::from_fn(|_| None);
         let mut seen = [false; N];
         if element.first() == Some(&b'{') {
             out.push(b'{');
@@ -229,12 +233,12 @@ pub(super) fn fast_texts<const N: usize>(
                         return None;
                     }
                     captured[slot] = match plain_scalar(field.value) {
-                        Some(text) => match plain_value(text)? {
-                            Value::String(text) => Some(text),
-                            _ => None,
-                        },
+                        Some([b'"', inner @ .., b'"']) => {
+                            Some(Cow::Borrowed(std::str::from_utf8(inner).ok()?))
+                        }
+                        Some(_) => None,
                         None => match serde_json::from_slice(field.value).ok()? {
-                            Value::String(text) => Some(text),
+                            Value::String(text) => Some(Cow::Owned(text)),
                             _ => None,
                         },
                     };

@@ -16,6 +16,8 @@
 mod fast;
 mod strict;
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 pub use fast::{Kept, record_value, walk_records};
@@ -85,18 +87,19 @@ pub fn parse_array_text(
     }
 }
 
-/// A record's projected text, with the string values of the keys captured from it.
-pub type Captured<const N: usize> = (Box<str>, [Option<String>; N]);
+/// A record's projected text, with the string values of the keys captured from it
+/// (borrowed from the body unless they had to be unescaped).
+pub type Captured<'b, const N: usize> = (Box<str>, [Option<Cow<'b, str>>; N]);
 
 /// [`parse_array_text`], with each record's string values of the `capture` keys (`None`
 /// where a key is missing or not a string), read as the record is walked rather than by
 /// parsing its text again. `None` where the fast path cannot walk the body, or a captured
 /// key is repeated: the caller then takes the strict way.
-pub fn parse_array_text_capturing<const N: usize>(
-    body: &[u8],
+pub fn parse_array_text_capturing<'b, const N: usize>(
+    body: &'b [u8],
     each: &Projection,
     capture: [&str; N],
-) -> Option<Vec<Captured<N>>> {
+) -> Option<Vec<Captured<'b, N>>> {
     fast_texts(body, each, capture)
 }
 
@@ -287,9 +290,9 @@ mod tests {
             for ((text, [status, name]), strict) in records.iter().zip(&texts) {
                 prop_assert_eq!(text, strict);
                 let value: Value = serde_json::from_str(text).unwrap();
-                let string = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-                prop_assert_eq!(status, &string("status"));
-                prop_assert_eq!(name, &string("name"));
+                let string = |key: &str| value.get(key).and_then(Value::as_str);
+                prop_assert_eq!(status.as_deref(), string("status"));
+                prop_assert_eq!(name.as_deref(), string("name"));
             }
         }
     }
@@ -330,7 +333,10 @@ mod tests {
         assert_eq!(parse_array_text_capturing(body, &each, ["site_id"]), None);
         let body = br#"[{"site_id":"a","x":1},{"site_id":7}]"#;
         let records = parse_array_text_capturing(body, &each, ["site_id"]).unwrap();
-        let captured: Vec<Option<String>> = records.into_iter().map(|(_, [site])| site).collect();
+        let captured: Vec<Option<String>> = records
+            .into_iter()
+            .map(|(_, [site])| site.map(Cow::into_owned))
+            .collect();
         assert_eq!(captured, [Some("a".to_owned()), None]);
     }
 
