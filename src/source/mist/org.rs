@@ -22,7 +22,9 @@ use super::error::MistError;
 use super::inventory::{self, InventoryDevice};
 use super::ordered::ordered_map;
 use super::pagination::{List, Paging, for_each_page, map_pages};
-use super::project::{Projection, parse_array_text, parse_array_text_capturing, record_value};
+use super::project::{
+    Projection, Texts, parse_array_text, parse_array_text_capturing, record_value,
+};
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -58,7 +60,7 @@ pub(super) fn fetch<P: Send>(
     }
     // Each site with its devices (`None`: the site has no id), taken once by the thread
     // that builds it.
-    type Slot = Option<(Value, Option<(Vec<Box<str>>, Vec<InventoryDevice>)>)>;
+    type Slot = Option<(Value, Option<(Vec<Record>, Vec<InventoryDevice>)>)>;
     let site_count = sites.len();
     let slots: Vec<Mutex<Slot>> = sites
         .into_iter()
@@ -93,7 +95,7 @@ pub(super) fn fetch<P: Send>(
             let (site, devices) = slot.unwrap_or_default();
             let devices = match devices {
                 None => Err("the site has no id".to_owned()),
-                Some((raw, missing)) => site_devices(&raw, &missing),
+                Some((records, missing)) => site_devices(&records, &stats.pages, &missing),
             };
             site_outcome(index, site, devices).map(prepare)
         },
@@ -103,9 +105,17 @@ pub(super) fn fetch<P: Send>(
 }
 
 /// A site's devices: its device stats parsed, then its inventory devices missing from them.
-fn site_devices(raw: &[Box<str>], missing: &[InventoryDevice]) -> Result<Vec<Value>, String> {
-    let mut devices = Vec::with_capacity(raw.len() + missing.len());
-    for (n, text) in raw.iter().enumerate() {
+fn site_devices(
+    records: &[Record],
+    pages: &[Texts],
+    missing: &[InventoryDevice],
+) -> Result<Vec<Value>, String> {
+    let mut devices = Vec::with_capacity(records.len() + missing.len());
+    for (n, record) in records.iter().enumerate() {
+        let text = pages
+            .get(record.page as usize)
+            .and_then(|page| page.get(record.index as usize))
+            .unwrap_or_default();
         let device = match record_value(text.as_bytes()) {
             Some(device) => device,
             None => serde_json::from_str::<Value>(text)
@@ -121,12 +131,21 @@ fn joined<T>(result: std::thread::Result<Result<T, MistError>>) -> Result<T, Mis
     result.unwrap_or_else(|_| Err(MistError::Client("a fetching thread panicked".to_owned())))
 }
 
-/// The org's device stats as raw texts grouped by `site_id`, and every MAC seen.
+/// The org's device stats: the texts of every page, each site's records in them, and
+/// every MAC seen.
 #[derive(Default)]
 struct GroupedStats {
-    by_site: HashMap<String, Vec<Box<str>>>,
+    pages: Vec<Texts>,
+    by_site: HashMap<String, Vec<Record>>,
     macs: MacSet,
     without_site: usize,
+}
+
+/// Where a device's record is: its page, and its place in the page.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    page: u32,
+    index: u32,
 }
 
 /// A device's MAC as the stats give it. Mist writes twelve lowercase hex digits, kept as a
@@ -186,11 +205,16 @@ struct DeviceKey {
     mac: Option<Value>,
 }
 
-/// One device of the org stats: its site, its MAC, and its record as compact JSON text.
-struct DeviceEntry {
+/// A page of the org stats: its records' texts, and each record's site and MAC.
+struct StatsPage {
+    texts: Texts,
+    keys: Vec<DeviceKeys>,
+}
+
+/// The keys a device of the org stats is grouped by.
+struct DeviceKeys {
     site: Option<String>,
     mac: Option<Mac>,
-    text: Box<str>,
 }
 
 /// Pages of the org device stats, fetched side by side; each page parsed on the thread that
@@ -218,16 +242,28 @@ fn device_stats(
             Some(each) => projected_page(response, each),
             None => raw_page(response),
         },
-        &mut |entries| {
-            for entry in entries {
-                if let Some(mac) = entry.mac {
+        &mut |page| {
+            let page_number = u32::try_from(grouped.pages.len()).unwrap_or(u32::MAX);
+            for (index, keys) in page.keys.into_iter().enumerate() {
+                if let Some(mac) = keys.mac {
                     grouped.macs.insert(mac);
                 }
-                match entry.site {
-                    Some(site) => grouped.by_site.entry(site).or_default().push(entry.text),
+                let record = Record {
+                    page: page_number,
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                };
+                match keys.site {
+                    // Most records join a site already seen: its key is not copied again.
+                    Some(site) => match grouped.by_site.get_mut(&site) {
+                        Some(records) => records.push(record),
+                        None => {
+                            grouped.by_site.insert(site, vec![record]);
+                        }
+                    },
                     None => grouped.without_site += 1,
                 }
             }
+            grouped.pages.push(page.texts);
         },
     )?;
     Ok(grouped)
@@ -236,17 +272,18 @@ fn device_stats(
 fn projected_page(
     response: &RawResponse,
     each: &Projection,
-) -> Result<(usize, Vec<DeviceEntry>), MistError> {
-    if let Some(records) = parse_array_text_capturing(&response.body, each, ["site_id", "mac"]) {
-        let entries: Vec<DeviceEntry> = records
+) -> Result<(usize, StatsPage), MistError> {
+    if let Some((texts, captured)) =
+        parse_array_text_capturing(&response.body, each, ["site_id", "mac"])
+    {
+        let keys: Vec<DeviceKeys> = captured
             .into_iter()
-            .map(|(text, [site, mac])| DeviceEntry {
+            .map(|[site, mac]| DeviceKeys {
                 site: site.map(Cow::into_owned),
                 mac: mac.map(Mac::new),
-                text,
             })
             .collect();
-        return Ok((entries.len(), entries));
+        return Ok((keys.len(), StatsPage { texts, keys }));
     }
     let texts = parse_array_text(&response.body, each).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => MistError::Shape {
@@ -259,10 +296,10 @@ fn projected_page(
             message: e.to_string(),
         },
     })?;
-    let mut entries = Vec::with_capacity(texts.len());
-    for text in texts {
+    let mut keys = Vec::with_capacity(texts.len());
+    for text in texts.iter() {
         // The projected record is short: reading its two keys again costs little.
-        let key: DeviceKey = serde_json::from_str(&text).map_err(|e| MistError::Json {
+        let key: DeviceKey = serde_json::from_str(text).map_err(|e| MistError::Json {
             path: response.path.clone(),
             message: e.to_string(),
         })?;
@@ -270,16 +307,15 @@ fn projected_page(
             Some(Value::String(text)) => Some(text),
             _ => None,
         };
-        entries.push(DeviceEntry {
+        keys.push(DeviceKeys {
             site: field(key.site_id),
             mac: field(key.mac).map(|mac| Mac::new(Cow::Owned(mac))),
-            text,
         });
     }
-    Ok((entries.len(), entries))
+    Ok((keys.len(), StatsPage { texts, keys }))
 }
 
-fn raw_page(response: &RawResponse) -> Result<(usize, Vec<DeviceEntry>), MistError> {
+fn raw_page(response: &RawResponse) -> Result<(usize, StatsPage), MistError> {
     let not_json = |message: String| MistError::Json {
         path: response.path.clone(),
         message,
@@ -289,7 +325,8 @@ fn raw_page(response: &RawResponse) -> Result<(usize, Vec<DeviceEntry>), MistErr
     // once, when its site is built.
     let devices: Vec<&RawValue> =
         serde_json::from_slice(&response.body).map_err(|e| not_json(e.to_string()))?;
-    let mut entries = Vec::with_capacity(devices.len());
+    let mut texts = Texts::default();
+    let mut keys = Vec::with_capacity(devices.len());
     for (n, device) in devices.iter().enumerate() {
         let key: DeviceKey = serde_json::from_str(device.get())
             .map_err(|e| not_json(format!("device #{}: {e}", n + 1)))?;
@@ -297,13 +334,13 @@ fn raw_page(response: &RawResponse) -> Result<(usize, Vec<DeviceEntry>), MistErr
             Some(Value::String(text)) => Some(text),
             _ => None,
         };
-        entries.push(DeviceEntry {
+        keys.push(DeviceKeys {
             site: text(key.site_id),
             mac: text(key.mac).map(|mac| Mac::new(Cow::Owned(mac))),
-            text: Box::from(device.get()),
         });
+        texts.push(device.get());
     }
-    Ok((entries.len(), entries))
+    Ok((keys.len(), StatsPage { texts, keys }))
 }
 
 fn inventory(

@@ -7,7 +7,7 @@ use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
 use super::strict::{Project, Text, write_scalar};
-use super::{Captured, Projection};
+use super::{Captured, Projection, Texts};
 use crate::source::mist::scan::{key_end, skip_whitespace, value_end};
 
 /// A kept field of a record, as the fast path found it.
@@ -211,18 +211,18 @@ pub(super) fn fast_texts<'b, const N: usize>(
     body: &'b [u8],
     each: &Projection,
     capture: [&str; N],
-) -> Option<Vec<Captured<'b, N>>> {
+) -> Option<(Texts, Vec<Captured<'b, N>>)> {
     if each.whole {
         return None;
     }
     let mut records = Vec::new();
-    let mut out = Vec::with_capacity(256);
+    let mut ends = Vec::new();
+    let mut out = Vec::with_capacity(body.len() / 16);
     walk_array(body, each, |element, kept| {
         if N > 0 && element.first() != Some(&b'{') {
             // Not a record to capture keys of: the strict way says what is wrong.
             return None;
         }
-        out.clear();
         let mut captured: [Option<Cow<'b, str>>; N] = std::array::from_fn(|_| None);
         let mut seen = [false; N];
         if element.first() == Some(&b'{') {
@@ -269,11 +269,12 @@ pub(super) fn fast_texts<'b, const N: usize>(
                 },
             )?;
         }
-        // Plain scalars were copied as they came: this checks their encoding.
-        records.push((std::str::from_utf8(&out).ok()?.into(), captured));
+        ends.push(out.len());
+        records.push(captured);
         Some(())
     })?;
-    Some(records)
+    // Plain scalars were copied as they came: this checks their encoding, once a page.
+    Some((Texts::from_parts(out, ends)?, records))
 }
 
 /// A record's projected text (as [`fast_texts`] writes it: one object, compact) read back

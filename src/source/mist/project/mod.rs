@@ -73,23 +73,61 @@ pub fn parse_array(body: &[u8], each: &Projection) -> Result<Vec<Value>, serde_j
     }
 }
 
+/// The projected texts of a page's records, written one after another into one string:
+/// records held for a while (the org-wide list, until every page is in) cost one
+/// allocation a page, not one a record, and go back to one allocator when dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Texts {
+    all: String,
+    /// Where each record's text ends in `all`.
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    /// Texts made of `all`, whose records end at `ends`; `None` if `all` is not UTF-8.
+    fn from_parts(all: Vec<u8>, ends: Vec<usize>) -> Option<Texts> {
+        let all = String::from_utf8(all).ok()?;
+        (ends.last().copied().unwrap_or(0) == all.len()).then_some(Texts { all, ends })
+    }
+
+    /// Appends one record's text.
+    pub fn push(&mut self, text: &str) {
+        self.all.push_str(text);
+        self.ends.push(self.all.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The text of record `n`.
+    pub fn get(&self, n: usize) -> Option<&str> {
+        let start = match n {
+            0 => 0,
+            _ => *self.ends.get(n - 1)?,
+        };
+        self.all.get(start..*self.ends.get(n)?)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).filter_map(|n| self.get(n))
+    }
+}
+
 /// Parses `body`, a JSON array of records, into each record's projection written as
 /// compact JSON text, the same text `serde_json` would write for the projected value, but
-/// without building it: records held for a while (the org-wide list, until every page is
-/// in) cost their projected text and nothing else.
-pub fn parse_array_text(
-    body: &[u8],
-    each: &Projection,
-) -> Result<Vec<Box<str>>, serde_json::Error> {
+/// without building it: records held for a while cost their projected text and nothing
+/// else.
+pub fn parse_array_text(body: &[u8], each: &Projection) -> Result<Texts, serde_json::Error> {
     match fast_texts(body, each, []) {
-        Some(records) => Ok(records.into_iter().map(|(text, [])| text).collect()),
+        Some((texts, _)) => Ok(texts),
         None => parse_array_text_strictly(body, each),
     }
 }
 
-/// A record's projected text, with the string values of the keys captured from it
-/// (borrowed from the body unless they had to be unescaped).
-pub type Captured<'b, const N: usize> = (Box<str>, [Option<Cow<'b, str>>; N]);
+/// The string values of the keys captured from one record (borrowed from the body unless
+/// they had to be unescaped).
+pub type Captured<'b, const N: usize> = [Option<Cow<'b, str>>; N];
 
 /// [`parse_array_text`], with each record's string values of the `capture` keys (`None`
 /// where a key is missing or not a string), read as the record is walked rather than by
@@ -99,7 +137,7 @@ pub fn parse_array_text_capturing<'b, const N: usize>(
     body: &'b [u8],
     each: &Projection,
     capture: [&str; N],
-) -> Option<Vec<Captured<'b, N>>> {
+) -> Option<(Texts, Vec<Captured<'b, N>>)> {
     fast_texts(body, each, capture)
 }
 
@@ -184,11 +222,11 @@ mod tests {
         let values = parse_array(body, &each).unwrap();
         let texts = parse_array_text(body, &each).unwrap();
         let expected: Vec<String> = values.iter().map(Value::to_string).collect();
-        let texts: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let texts: Vec<&str> = texts.iter().collect();
         assert_eq!(texts, expected);
         let whole = parse_array_text(body, &Projection::whole()).unwrap();
         let full: Vec<Value> = serde_json::from_slice(body).unwrap();
-        let whole: Vec<&str> = whole.iter().map(|t| &**t).collect();
+        let whole: Vec<&str> = whole.iter().collect();
         assert_eq!(whole, full.iter().map(Value::to_string).collect::<Vec<_>>());
         assert!(parse_array_text(br#"[{"status":"x","junk":[1,}]"#, &each).is_err());
     }
@@ -249,8 +287,7 @@ mod tests {
             let strict = parse_array_strictly(body, &each).unwrap();
             prop_assert_eq!(fast_values(body, &each), Some(strict));
             let strict_text = parse_array_text_strictly(body, &each).unwrap();
-            let fast_text = fast_texts(body, &each, [])
-                .map(|records| records.into_iter().map(|(text, [])| text).collect::<Vec<_>>());
+            let fast_text = fast_texts(body, &each, []).map(|(texts, _)| texts);
             prop_assert_eq!(fast_text, Some(strict_text));
         }
     }
@@ -260,13 +297,13 @@ mod tests {
         fn projected_texts_read_back_as_serde_json_reads_them(body in records()) {
             let each = projection(&["status", "name", "port_stat", "junk"]);
             let texts = parse_array_text(body.as_bytes(), &each).unwrap();
-            for text in &texts {
+            for text in texts.iter() {
                 let strict: Value = serde_json::from_str(text).unwrap();
                 prop_assert_eq!(record_value(text.as_bytes()), strict.is_object().then_some(strict));
             }
             // And any element's own text, whatever it holds.
             let whole = parse_array_text(body.as_bytes(), &Projection::whole()).unwrap();
-            for text in &whole {
+            for text in whole.iter() {
                 let strict: Value = serde_json::from_str(text).unwrap();
                 prop_assert_eq!(record_value(text.as_bytes()), strict.is_object().then_some(strict));
             }
@@ -277,7 +314,8 @@ mod tests {
         #[test]
         fn captured_keys_are_the_string_values_of_the_text(body in records()) {
             let each = projection(&["status", "name"]);
-            let Some(records) = parse_array_text_capturing(body.as_bytes(), &each, ["status", "name"])
+            let Some((records, captured)) =
+                parse_array_text_capturing(body.as_bytes(), &each, ["status", "name"])
             else {
                 // Only bodies with a repeated captured key or a non-object element.
                 let values: Vec<Value> = serde_json::from_str(&body).unwrap();
@@ -286,9 +324,9 @@ mod tests {
                 return Ok(());
             };
             let texts = parse_array_text_strictly(body.as_bytes(), &each).unwrap();
-            prop_assert_eq!(records.len(), texts.len());
-            for ((text, [status, name]), strict) in records.iter().zip(&texts) {
-                prop_assert_eq!(text, strict);
+            prop_assert_eq!(&records, &texts);
+            prop_assert_eq!(captured.len(), texts.len());
+            for (text, [status, name]) in records.iter().zip(&captured) {
                 let value: Value = serde_json::from_str(text).unwrap();
                 let string = |key: &str| value.get(key).and_then(Value::as_str);
                 prop_assert_eq!(status.as_deref(), string("status"));
@@ -327,15 +365,28 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_texts_gives_each_record_back() {
+        let mut texts = Texts::default();
+        for text in ["{\"a\":1}", "", "[]"] {
+            texts.push(text);
+        }
+        assert_eq!(texts.len(), 3);
+        assert_eq!(texts.iter().collect::<Vec<_>>(), ["{\"a\":1}", "", "[]"]);
+        assert_eq!((texts.get(1), texts.get(3)), (Some(""), None));
+        assert_eq!(Texts::from_parts(b"ab".to_vec(), vec![1]), None);
+        assert_eq!(Texts::from_parts(vec![0xff], vec![1]), None);
+    }
+
+    #[test]
     fn a_repeated_captured_key_leaves_the_record_to_the_strict_way() {
         let each = projection(&["site_id"]);
         let body = br#"[{"site_id":"a","site_id":"b"}]"#;
         assert_eq!(parse_array_text_capturing(body, &each, ["site_id"]), None);
         let body = br#"[{"site_id":"a","x":1},{"site_id":7}]"#;
-        let records = parse_array_text_capturing(body, &each, ["site_id"]).unwrap();
+        let (_, records) = parse_array_text_capturing(body, &each, ["site_id"]).unwrap();
         let captured: Vec<Option<String>> = records
             .into_iter()
-            .map(|(_, [site])| site.map(Cow::into_owned))
+            .map(|[site]| site.map(Cow::into_owned))
             .collect();
         assert_eq!(captured, [Some("a".to_owned()), None]);
     }

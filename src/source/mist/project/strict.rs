@@ -7,7 +7,7 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::Projection;
+use super::{Projection, Texts};
 
 /// [`parse_array`] with `serde_json` walking every byte.
 pub(super) fn parse_array_strictly(
@@ -162,18 +162,18 @@ const WHOLE: &Projection = &Projection {
 pub(super) fn parse_array_text_strictly(
     body: &[u8],
     each: &Projection,
-) -> Result<Vec<Box<str>>, serde_json::Error> {
+) -> Result<Texts, serde_json::Error> {
     struct Records<'p>(&'p Projection);
     impl<'de> Visitor<'de> for Records<'_> {
-        type Value = Vec<Box<str>>;
+        type Value = Texts;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON array")
         }
 
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Box<str>>, A::Error> {
-            let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            let mut out = Vec::with_capacity(256);
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+            let mut ends = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            let mut out = Vec::with_capacity(4096);
             while seq
                 .next_element_seed(Text {
                     projection: self.0,
@@ -181,12 +181,11 @@ pub(super) fn parse_array_text_strictly(
                 })?
                 .is_some()
             {
-                // Only JSON text was written: valid UTF-8 by construction.
-                let text = String::from_utf8(std::mem::take(&mut out)).map_err(A::Error::custom)?;
-                records.push(text.into_boxed_str());
-                out.reserve(256);
+                ends.push(out.len());
             }
-            Ok(records)
+            // Only JSON text was written: valid UTF-8 by construction.
+            Texts::from_parts(out, ends)
+                .ok_or_else(|| A::Error::custom("projected text is not UTF-8"))
         }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
