@@ -37,12 +37,14 @@ pub(super) fn fetch<P: Send>(
 ) -> Result<(), MistError> {
     let org = options.org_id.as_str();
     let paging = options.paging;
-    // The two lists share the requests in flight.
-    let each = (options.concurrency / 2).max(1);
+    // The two lists share the requests in flight by the work they bring: as many pages
+    // each, but a page of device stats is several times the bytes and parsing of a page of
+    // inventory, so an even split leaves the stats downloading alone at the end.
+    let (for_stats, for_inventory) = split_concurrency(options.concurrency);
     let (stats, inventory) = std::thread::scope(|scope| {
-        let stats =
-            scope.spawn(|| device_stats(client, org, paging, each, options.devices.as_deref()));
-        let inventory = inventory(client, org, paging, each);
+        let stats = scope
+            .spawn(|| device_stats(client, org, paging, for_stats, options.devices.as_deref()));
+        let inventory = inventory(client, org, paging, for_inventory);
         (joined(stats.join()), inventory)
     });
     let (mut stats, inventory) = (stats?, inventory?);
@@ -125,6 +127,16 @@ fn site_devices(
     }
     devices.extend(missing.iter().map(InventoryDevice::as_device_stats));
     Ok(devices)
+}
+
+/// Requests in flight for the device stats and for the inventory: a quarter for the
+/// inventory, at least one each.
+fn split_concurrency(concurrency: usize) -> (usize, usize) {
+    let for_inventory = (concurrency / 4).max(1);
+    (
+        (concurrency.saturating_sub(for_inventory)).max(1),
+        for_inventory,
+    )
 }
 
 fn joined<T>(result: std::thread::Result<Result<T, MistError>>) -> Result<T, MistError> {
@@ -384,6 +396,15 @@ fn inventory(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stats_get_three_quarters_of_the_requests_in_flight() {
+        assert_eq!(split_concurrency(8), (6, 2));
+        assert_eq!(split_concurrency(4), (3, 1));
+        assert_eq!(split_concurrency(2), (1, 1));
+        assert_eq!(split_concurrency(1), (1, 1));
+        assert_eq!(split_concurrency(0), (1, 1));
+    }
 
     #[test]
     fn macs_match_exactly_as_their_texts_would() {
