@@ -1,4 +1,5 @@
-//! The agent XML text, written with quick-xml.
+//! The agent XML text: the declaration and the root element with its attributes written
+//! with quick-xml, the module blocks (one fixed shape) straight into its buffer.
 //!
 //! Layout (2-space indent, UTF-8):
 //!
@@ -47,15 +48,18 @@ pub(super) fn render(agent: &CleanAgent<'_>, now: &jiff::Zoned) -> io::Result<St
     }
     writer.write_event(Event::Start(root))?;
 
+    // The module blocks have one fixed shape, written straight into the buffer in the
+    // layout the writer's indentation gives (an event each cost more than the text).
+    let out = writer.get_mut();
     for module in &agent.modules {
-        writer.write_event(Event::Start(BytesStart::new("module")))?;
-        cdata_element(&mut writer, "name", &module.name)?;
-        cdata_element(&mut writer, "type", &module.module_type)?;
-        cdata_element(&mut writer, "data", &module.data)?;
+        out.extend_from_slice(b"\n  <module>");
+        cdata_element(out, "name", &module.name);
+        cdata_element(out, "type", &module.module_type);
+        cdata_element(out, "data", &module.data);
         for (field, value) in &module.fields {
-            cdata_element(&mut writer, field, value)?;
+            cdata_element(out, field, value);
         }
-        writer.write_event(Event::End(BytesEnd::new("module")))?;
+        out.extend_from_slice(b"\n  </module>");
     }
 
     writer.write_event(Event::End(BytesEnd::new("agent_data")))?;
@@ -73,11 +77,90 @@ fn push_escaped_attribute(element: &mut BytesStart<'_>, key: &str, escaped: &str
     });
 }
 
-/// `<tag><![CDATA[text]]></tag>`, split into several sections wherever `text` holds `]]>`.
-fn cdata_element(writer: &mut Writer<Vec<u8>>, tag: &str, text: &str) -> io::Result<()> {
-    writer.write_event(Event::Start(BytesStart::new(tag)))?;
-    for section in BytesCData::escaped(text) {
-        writer.write_event(Event::CData(section))?;
+/// `<tag><![CDATA[text]]></tag>` on a line of its own inside a module, split into several
+/// sections wherever `text` holds `]]>` (where quick-xml splits it).
+fn cdata_element(out: &mut Vec<u8>, tag: &str, text: &str) {
+    out.extend_from_slice(b"\n    <");
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'>');
+    if text.contains("]]>") {
+        for section in BytesCData::escaped(text) {
+            push_cdata(out, section.into_inner().as_bytes());
+        }
+    } else {
+        push_cdata(out, text.as_bytes());
     }
-    writer.write_event(Event::End(BytesEnd::new(tag)))
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'>');
+}
+
+fn push_cdata(out: &mut Vec<u8>, section: &[u8]) {
+    out.extend_from_slice(b"<![CDATA[");
+    out.extend_from_slice(section);
+    out.extend_from_slice(b"]]>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A module element written by quick-xml's indenting writer, event by event.
+    fn by_events(tag: &str, text: &str) -> String {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        writer
+            .write_event(Event::Start(BytesStart::new("agent_data")))
+            .unwrap();
+        writer
+            .write_event(Event::Start(BytesStart::new("module")))
+            .unwrap();
+        writer
+            .write_event(Event::Start(BytesStart::new(tag)))
+            .unwrap();
+        for section in BytesCData::escaped(text) {
+            writer.write_event(Event::CData(section)).unwrap();
+        }
+        writer.write_event(Event::End(BytesEnd::new(tag))).unwrap();
+        writer
+            .write_event(Event::End(BytesEnd::new("module")))
+            .unwrap();
+        writer
+            .write_event(Event::End(BytesEnd::new("agent_data")))
+            .unwrap();
+        String::from_utf8(writer.into_inner()).unwrap()
+    }
+
+    fn directly(tag: &str, text: &str) -> String {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        writer
+            .write_event(Event::Start(BytesStart::new("agent_data")))
+            .unwrap();
+        let out = writer.get_mut();
+        out.extend_from_slice(b"\n  <module>");
+        cdata_element(out, tag, text);
+        out.extend_from_slice(b"\n  </module>");
+        writer
+            .write_event(Event::End(BytesEnd::new("agent_data")))
+            .unwrap();
+        String::from_utf8(writer.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn modules_are_laid_out_as_the_indenting_writer_lays_them_out() {
+        for text in ["", "1", "a]]>b", "]]>", "]]]]>>", "x]]", "é ]]> ]]>"] {
+            assert_eq!(
+                directly("description", text),
+                by_events("description", text),
+                "{text:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_written_as_the_writer_writes_it(text in "[a-z\\]> é]{0,24}") {
+            prop_assert_eq!(directly("data", &text), by_events("data", &text));
+        }
+    }
 }
