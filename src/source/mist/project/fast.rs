@@ -181,11 +181,25 @@ impl<'p> KeyIndex<'p> {
 fn plain_scalar(text: &[u8]) -> Option<&[u8]> {
     match text {
         b"true" | b"false" | b"null" => Some(text),
-        [b'"', inner @ .., b'"'] if inner.iter().all(|&byte| byte >= 0x20 && byte != b'\\') => {
-            Some(text)
-        }
+        [b'"', inner @ .., b'"'] if plain_string(inner) => Some(text),
         _ => None,
     }
+}
+
+/// Whether `inner` has no control character and no backslash, looked at eight bytes at a
+/// time: `v - 0x20.. & !v & 0x80..` marks a byte below 0x20 (a byte of 0x80 or more never
+/// is), `v ^ 0x5c..` makes a backslash a zero byte; a borrow can mark a byte wrongly only
+/// above a byte rightly marked, so any mark means one is there.
+fn plain_string(inner: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS;
+    let words = inner.chunks_exact(8);
+    let rest = words.remainder();
+    words
+        .map(|word| u64::from_le_bytes(word.try_into().unwrap_or([0; 8])))
+        .all(|v| below(v, 0x20) | below(v ^ (ONES * u64::from(b'\\')), 1) == 0)
+        && rest.iter().all(|&byte| byte >= 0x20 && byte != b'\\')
 }
 
 /// The value of a [`plain_scalar`].
@@ -347,4 +361,25 @@ pub fn record_value(text: &[u8]) -> Option<Value> {
         }
     }
     (skip_whitespace(text, at + 1) == text.len()).then_some(Value::Object(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_strings_are_those_without_controls_or_backslashes_wherever_they_are() {
+        let bytewise = |inner: &[u8]| inner.iter().all(|&byte| byte >= 0x20 && byte != b'\\');
+        for length in [0, 1, 7, 8, 9, 16, 23] {
+            for position in 0..length {
+                for byte in 0..=255u8 {
+                    for filler in [b'a', 0x7f, 0x80, 0xff, b' '] {
+                        let mut inner = vec![filler; length];
+                        inner[position] = byte;
+                        assert_eq!(plain_string(&inner), bytewise(&inner), "{inner:?}");
+                    }
+                }
+            }
+        }
+    }
 }
