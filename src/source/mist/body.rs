@@ -23,7 +23,7 @@ thread_local! {
 }
 
 /// A response body: the first `len` bytes of `buf`, all of whose bytes are initialised.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Body {
     buf: Vec<u8>,
     len: usize,
@@ -34,13 +34,6 @@ impl Deref for Body {
 
     fn deref(&self) -> &[u8] {
         &self.buf[..self.len]
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(buf: Vec<u8>) -> Body {
-        let len = buf.len();
-        Body { buf, len }
     }
 }
 

@@ -408,24 +408,19 @@ mod tests {
 
     #[test]
     fn macs_match_exactly_as_their_texts_would() {
-        let mut macs = MacSet::default();
-        for mac in [
+        const SEEN: [&str; 5] = [
             "5c5b35000001",
             "000000000000",
             "AABBCCDDEEFF",
             "aa:bb:cc:dd:ee:ff",
             "5c5b3500000",
-        ] {
+        ];
+        let mut macs = MacSet::default();
+        for mac in SEEN {
             macs.insert(Mac::new(Cow::Borrowed(mac)));
         }
         assert_eq!(macs.hex.len(), 2);
-        for mac in [
-            "5c5b35000001",
-            "000000000000",
-            "AABBCCDDEEFF",
-            "aa:bb:cc:dd:ee:ff",
-            "5c5b3500000",
-        ] {
+        for mac in SEEN {
             assert!(macs.contains(mac), "{mac}");
         }
         for mac in [
