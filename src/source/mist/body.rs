@@ -42,8 +42,13 @@ impl Body {
     /// thread's spare buffer. `expected` (a `Content-Length`) sizes the buffer up front.
     pub fn read(reader: &mut impl Read, expected: usize, limit: usize) -> std::io::Result<Body> {
         let mut buf = SPARE.take();
-        // One byte past the announced length, so its end is seen without growing.
-        let first = expected.saturating_add(1).max(MIN_GROWTH).min(limit);
+        // One byte past the announced length, so its end is seen without growing; but no
+        // more than a usual page on a server's word alone: past that the buffer grows as
+        // bytes come, so a lying `Content-Length` costs no memory.
+        let first = expected
+            .saturating_add(1)
+            .clamp(MIN_GROWTH, MAX_SPARE)
+            .min(limit);
         if buf.len() < first {
             buf.resize(first, 0);
         }
@@ -115,6 +120,13 @@ mod tests {
         // The next, shorter body does not show the longer one's tail.
         let body = Body::read(&mut Trickle(b"{}", 1), 0, usize::MAX).unwrap();
         assert_eq!(&*body, b"{}");
+    }
+
+    #[test]
+    fn a_lying_length_costs_no_memory_beyond_a_usual_page() {
+        let body = Body::read(&mut Trickle(b"[]", 2), usize::MAX / 2, usize::MAX).unwrap();
+        assert_eq!(&*body, b"[]");
+        assert!(body.buf.len() <= MAX_SPARE, "{}", body.buf.len());
     }
 
     #[test]
