@@ -106,44 +106,46 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A module element written by quick-xml's indenting writer, event by event.
-    fn by_events(tag: &str, text: &str) -> String {
+    /// An `<agent_data>` element written by quick-xml's indenting writer, `inside` writing
+    /// its content.
+    fn in_agent_data(inside: impl FnOnce(&mut Writer<Vec<u8>>)) -> String {
         let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+        let root = "agent_data";
         writer
-            .write_event(Event::Start(BytesStart::new("agent_data")))
+            .write_event(Event::Start(BytesStart::new(root)))
             .unwrap();
-        writer
-            .write_event(Event::Start(BytesStart::new("module")))
-            .unwrap();
-        writer
-            .write_event(Event::Start(BytesStart::new(tag)))
-            .unwrap();
-        for section in BytesCData::escaped(text) {
-            writer.write_event(Event::CData(section)).unwrap();
-        }
-        writer.write_event(Event::End(BytesEnd::new(tag))).unwrap();
-        writer
-            .write_event(Event::End(BytesEnd::new("module")))
-            .unwrap();
-        writer
-            .write_event(Event::End(BytesEnd::new("agent_data")))
-            .unwrap();
+        inside(&mut writer);
+        writer.write_event(Event::End(BytesEnd::new(root))).unwrap();
         String::from_utf8(writer.into_inner()).unwrap()
     }
 
+    /// A module element written event by event.
+    fn by_events(tag: &str, text: &str) -> String {
+        in_agent_data(|writer| {
+            for element in ["module", tag] {
+                writer
+                    .write_event(Event::Start(BytesStart::new(element)))
+                    .unwrap();
+            }
+            for section in BytesCData::escaped(text) {
+                writer.write_event(Event::CData(section)).unwrap();
+            }
+            for element in [tag, "module"] {
+                writer
+                    .write_event(Event::End(BytesEnd::new(element)))
+                    .unwrap();
+            }
+        })
+    }
+
+    /// A module element written as `render` writes it.
     fn directly(tag: &str, text: &str) -> String {
-        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-        writer
-            .write_event(Event::Start(BytesStart::new("agent_data")))
-            .unwrap();
-        let out = writer.get_mut();
-        out.extend_from_slice(b"\n  <module>");
-        cdata_element(out, tag, text);
-        out.extend_from_slice(b"\n  </module>");
-        writer
-            .write_event(Event::End(BytesEnd::new("agent_data")))
-            .unwrap();
-        String::from_utf8(writer.into_inner()).unwrap()
+        in_agent_data(|writer| {
+            let out = writer.get_mut();
+            out.extend_from_slice(b"\n  <module>");
+            cdata_element(out, tag, text);
+            out.extend_from_slice(b"\n  </module>");
+        })
     }
 
     #[test]
