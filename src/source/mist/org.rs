@@ -117,7 +117,12 @@ fn site_devices(
         let text = pages
             .get(record.page as usize)
             .and_then(|page| page.get(record.index as usize))
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                format!(
+                    "device #{} of the org stats: its record was not kept",
+                    n + 1
+                )
+            })?;
         let device = match record_value(text.as_bytes()) {
             Some(device) => device,
             None => serde_json::from_str::<Value>(text)
