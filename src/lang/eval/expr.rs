@@ -39,10 +39,10 @@ impl<'a> Evaluator<'a> {
                 for part in parts {
                     match part {
                         Part::Text(t) => text.push_str(t),
-                        Part::Value(node) => {
-                            let value = self.eval(node)?;
-                            text.push_str(&self.text_of(&value, node.span)?);
-                        }
+                        Part::Value(node) => match self.eval(node)? {
+                            Val::Str(part) => text.push_str(&part),
+                            value => text.push_str(&self.text_of(&value, node.span)?),
+                        },
                     }
                 }
                 Ok(Val::Str(Cow::Owned(text)))

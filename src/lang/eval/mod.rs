@@ -375,6 +375,8 @@ impl<'a> Evaluator<'a> {
         self.begin_explain();
         let result = self.eval(node).and_then(|value| match value {
             Val::Bool(b) => Ok(if b { "1" } else { "0" }.to_owned()),
+            // An interpolation's own string is handed over, not copied.
+            Val::Str(text) => Ok(text.into_owned()),
             other => self.text_of(&other, node.span).map(Cow::into_owned),
         });
         if self.reads.is_some() {

@@ -388,9 +388,10 @@ enum Prepared {
     Failed(AgentFailure),
 }
 
-/// Evaluates the agent mappings over one site and stages (or renders) every agent.
+/// Evaluates the agent mappings over one site and stages (or renders) every agent. The site
+/// is taken only when it is to be saved; otherwise it is left for the source to reuse.
 fn prepare_site(
-    site: Value,
+    site: &mut Value,
     rules: &RuleSet,
     params: &Params,
     now: &Zoned,
@@ -398,7 +399,7 @@ fn prepare_site(
     keep_site: bool,
     deadline: Instant,
 ) -> PreparedSite {
-    let label = mist::site_label(&site);
+    let label = mist::site_label(site);
     if Instant::now() >= deadline {
         return PreparedSite {
             agents: vec![Prepared::Failed(AgentFailure::Deadline {
@@ -409,7 +410,7 @@ fn prepare_site(
         };
     }
     let mut document = serde_json::Map::new();
-    document.insert("sites".to_owned(), Value::Array(vec![site]));
+    document.insert("sites".to_owned(), Value::Array(vec![site.take()]));
     let mut document = Value::Object(document);
     let agents = rules
         .agents(&document, params)
@@ -422,10 +423,10 @@ fn prepare_site(
             Ok(agent) => prepare_agent(&agent, now, target),
         })
         .collect();
-    let site = keep_site
-        .then(|| document.get_mut("sites").and_then(|sites| sites.get_mut(0)))
-        .flatten()
-        .map(Value::take);
+    if let Some(evaluated) = document.get_mut("sites").and_then(|sites| sites.get_mut(0)) {
+        *site = evaluated.take();
+    }
+    let site = keep_site.then(|| site.take());
     PreparedSite {
         label,
         site,

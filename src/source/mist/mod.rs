@@ -140,19 +140,21 @@ pub fn fetch(
     options: &FetchOptions,
     on_site: impl FnMut(Result<Value, SiteFailure>),
 ) -> Result<FetchReport, FetchFailure> {
-    fetch_with(options, |site| site, on_site, || {})
+    fetch_with(options, Value::take, on_site, || {})
 }
 
 /// [`fetch`], with `prepare` run on each site on the fetching threads, as soon as the site
 /// is complete and before it is handed over: the work done per site overlaps the fetching
 /// and uses every core, while `on_site` still sees the sites one by one, in API order.
+/// `prepare` takes what it keeps of the site; what it leaves there the source may reuse for
+/// later sites.
 ///
 /// `lists_in` is called, on this thread, once nothing more can fail the run as a whole: in
 /// the org-stats plan, when both org-wide lists are in (before any site is handed over); in
 /// the per-site plan never, since any later request may still find the token refused.
 pub fn fetch_with<P: Send>(
     options: &FetchOptions,
-    prepare: impl Fn(Value) -> P + Sync,
+    prepare: impl Fn(&mut Value) -> P + Sync,
     mut on_site: impl FnMut(Result<P, SiteFailure>),
     lists_in: impl Fn(),
 ) -> Result<FetchReport, FetchFailure> {

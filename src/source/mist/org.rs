@@ -8,6 +8,7 @@
 //! the projection, not the organisation; without one, the records' own text.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -24,6 +25,7 @@ use super::ordered::ordered_map;
 use super::pagination::{List, Paging, for_each_page, map_pages};
 use super::project::{
     Projection, Texts, parse_array_text, parse_array_text_capturing, record_value,
+    record_value_over,
 };
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
@@ -31,7 +33,7 @@ pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
     sites: Vec<Value>,
-    prepare: &(dyn Fn(Value) -> P + Sync),
+    prepare: &(dyn Fn(&mut Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
     lists_in: &dyn Fn(),
 ) -> Result<(), MistError> {
@@ -51,7 +53,7 @@ pub(super) fn fetch<P: Send>(
     // From here on every site is handed over, whatever happens to any one of them.
     lists_in();
 
-    let mut missing: HashMap<String, Vec<InventoryDevice>> = HashMap::new();
+    let mut missing: HashMap<String, Vec<InventoryDevice>, Hashing> = HashMap::default();
     for item in inventory {
         let (Some(mac), Some(site)) = (item.mac(), item.site_id()) else {
             continue; // unassigned: belongs to no site agent
@@ -81,29 +83,66 @@ pub(super) fn fetch<P: Send>(
         tracing::debug!("{unplaced} device(s) in the org stats belong to no listed site");
     }
 
-    // Every list is in: building is processor work only, one thread a core.
+    // Every list is in: building is processor work only, one thread a core. Builders take
+    // sites a run at a time, so handing results over costs a wake-up per run, not per site.
     let concurrency = options.concurrency.max(1);
     let builders = std::thread::available_parallelism().map_or(concurrency, usize::from);
+    let runs = site_count.div_ceil(SITES_PER_BUILD);
     ordered_map(
-        site_count,
+        runs,
         builders.min(concurrency),
         concurrency * 4,
-        |index| {
-            let slot = match slots[index].lock() {
-                Ok(mut slot) => slot.take(),
-                Err(poisoned) => poisoned.into_inner().take(),
-            };
-            // Every index is dispatched once, so its slot is full.
-            let (site, devices) = slot.unwrap_or_default();
-            let devices = match devices {
-                None => Err("the site has no id".to_owned()),
-                Some((records, missing)) => site_devices(&records, &stats.pages, &missing),
-            };
-            site_outcome(index, site, devices).map(prepare)
+        |run| {
+            let first = run * SITES_PER_BUILD;
+            (first..site_count.min(first + SITES_PER_BUILD))
+                .map(|index| {
+                    let slot = match slots[index].lock() {
+                        Ok(mut slot) => slot.take(),
+                        Err(poisoned) => poisoned.into_inner().take(),
+                    };
+                    // Every index is dispatched once, so its slot is full.
+                    let (site, devices) = slot.unwrap_or_default();
+                    let devices = match devices {
+                        None => Err("the site has no id".to_owned()),
+                        Some((records, missing)) => site_devices(&records, &stats.pages, &missing),
+                    };
+                    site_outcome(index, site, devices).map(|mut site| {
+                        let prepared = prepare(&mut site);
+                        keep_devices(site);
+                        prepared
+                    })
+                })
+                .collect::<Vec<_>>()
         },
-        |_, outcome| on_site(outcome),
+        |_, outcomes| outcomes.into_iter().for_each(&mut *on_site),
     );
     Ok(())
+}
+
+/// Sites a builder takes at a time once the lists are in.
+const SITES_PER_BUILD: usize = 16;
+
+thread_local! {
+    /// Device values of sites this thread has built, for the next sites' records to be
+    /// written over (`record_value_over`) instead of allocated and freed a key at a time.
+    static SPENT_DEVICES: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many spent device values are kept a thread: the largest usual site.
+const MAX_SPENT_DEVICES: usize = 1024;
+
+/// Keeps what is left of a built site's devices for [`site_devices`] on this thread.
+fn keep_devices(site: Value) {
+    let Value::Object(mut site) = site else {
+        return;
+    };
+    let Some(Value::Array(devices)) = site.get_mut("devices").map(Value::take) else {
+        return;
+    };
+    SPENT_DEVICES.with_borrow_mut(|spent| {
+        let room = MAX_SPENT_DEVICES.saturating_sub(spent.len());
+        spent.extend(devices.into_iter().take(room));
+    });
 }
 
 /// A site's devices: its device stats parsed, then its inventory devices missing from them.
@@ -123,7 +162,10 @@ fn site_devices(
                     n + 1
                 )
             })?;
-        let device = match record_value(text.as_bytes()) {
+        let device = match SPENT_DEVICES.with_borrow_mut(Vec::pop).map_or_else(
+            || record_value(text),
+            |spent| record_value_over(text, spent),
+        ) {
             Some(device) => device,
             None => serde_json::from_str::<Value>(text)
                 .map_err(|e| format!("device #{} of the org stats: {e}", n + 1))?,
@@ -148,12 +190,17 @@ fn joined<T>(result: std::thread::Result<Result<T, MistError>>) -> Result<T, Mis
     result.unwrap_or_else(|_| Err(MistError::Client("a fetching thread panicked".to_owned())))
 }
 
+/// How the org's sites and MACs are hashed: a hundred thousand keys a run, where SipHash
+/// was a twentieth of the run's instructions. foldhash is still seeded at random per
+/// process, so a server cannot choose keys that collide.
+type Hashing = foldhash::fast::RandomState;
+
 /// The org's device stats: the texts of every page, each site's records in them, and
 /// every MAC seen.
 #[derive(Default)]
 struct GroupedStats {
     pages: Vec<Texts>,
-    by_site: HashMap<String, Vec<Record>>,
+    by_site: HashMap<String, Vec<Record>, Hashing>,
     macs: MacSet,
     without_site: usize,
 }
@@ -195,8 +242,8 @@ impl Mac {
 /// Every MAC of the device stats.
 #[derive(Default)]
 struct MacSet {
-    hex: HashSet<u64>,
-    text: HashSet<String>,
+    hex: HashSet<u64, Hashing>,
+    text: HashSet<String, Hashing>,
 }
 
 impl MacSet {

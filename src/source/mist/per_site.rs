@@ -16,7 +16,7 @@ pub(super) fn fetch<P: Send>(
     client: &MistClient,
     options: &FetchOptions,
     sites: Vec<Value>,
-    prepare: &(dyn Fn(Value) -> P + Sync),
+    prepare: &(dyn Fn(&mut Value) -> P + Sync),
     on_site: &mut dyn FnMut(Result<P, SiteFailure>),
 ) -> Result<(), MistError> {
     let ids: Vec<Option<String>> = sites
@@ -46,7 +46,8 @@ pub(super) fn fetch<P: Send>(
                     error.to_string()
                 }),
             };
-            site_outcome(index, take_site(&sites[index]), devices).map(prepare)
+            site_outcome(index, take_site(&sites[index]), devices)
+                .map(|mut site| prepare(&mut site))
         },
         |_, outcome| on_site(outcome),
     );

@@ -322,45 +322,129 @@ pub(super) fn fast_texts<'b, const N: usize>(
 /// A record's projected text (as [`fast_texts`] writes it: one object, compact) read back
 /// into a value, its plain scalars without a deserializer and its map sized once. `None`
 /// where the text is not one object as far as this walk checks: `serde_json` then reads it.
-pub fn record_value(text: &[u8]) -> Option<Value> {
-    if text.first() != Some(&b'{') {
+/// The text is already known to be UTF-8, so keys and plain strings are copied as they are:
+/// every slice starts and ends at a quote, which is always a character boundary.
+pub fn record_value(text: &str) -> Option<Value> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') {
         return None;
     }
     let mut fields = Map::with_capacity(8);
-    let mut at = skip_whitespace(text, 1);
-    if text.get(at) == Some(&b'}') {
-        return (skip_whitespace(text, at + 1) == text.len()).then_some(Value::Object(fields));
+    let mut at = skip_whitespace(bytes, 1);
+    if bytes.get(at) == Some(&b'}') {
+        return (skip_whitespace(bytes, at + 1) == bytes.len()).then_some(Value::Object(fields));
     }
     loop {
-        if text.get(at) != Some(&b'"') {
+        if bytes.get(at) != Some(&b'"') {
             return None;
         }
-        let (end, escaped) = key_end(text, at)?;
+        let (end, escaped) = key_end(bytes, at)?;
         let key = if escaped {
-            serde_json::from_slice(&text[at..end]).ok()?
+            serde_json::from_str(text.get(at..end)?).ok()?
         } else {
-            std::str::from_utf8(&text[at + 1..end - 1]).ok()?.to_owned()
+            text.get(at + 1..end - 1)?.to_owned()
         };
-        at = skip_whitespace(text, end);
-        if text.get(at) != Some(&b':') {
+        at = skip_whitespace(bytes, end);
+        if bytes.get(at) != Some(&b':') {
             return None;
         }
-        at = skip_whitespace(text, at + 1);
-        let end = value_end(text, at)?;
-        let value = match plain_scalar(&text[at..end]) {
-            Some(plain) => plain_value(plain)?,
-            None => serde_json::from_slice(&text[at..end]).ok()?,
+        at = skip_whitespace(bytes, at + 1);
+        let end = value_end(bytes, at)?;
+        let value = match plain_scalar(&bytes[at..end]) {
+            Some(b"true") => Value::Bool(true),
+            Some(b"false") => Value::Bool(false),
+            Some(b"null") => Value::Null,
+            Some(_) => Value::String(text.get(at + 1..end - 1)?.to_owned()),
+            None => serde_json::from_str(text.get(at..end)?).ok()?,
         };
         // A repeated key: the last one wins, as in serde_json's own maps.
         fields.insert(key, value);
-        at = skip_whitespace(text, end);
-        match text.get(at)? {
-            b',' => at = skip_whitespace(text, at + 1),
+        at = skip_whitespace(bytes, end);
+        match bytes.get(at)? {
+            b',' => at = skip_whitespace(bytes, at + 1),
             b'}' => break,
             _ => return None,
         }
     }
-    (skip_whitespace(text, at + 1) == text.len()).then_some(Value::Object(fields))
+    (skip_whitespace(bytes, at + 1) == bytes.len()).then_some(Value::Object(fields))
+}
+
+/// [`record_value`] written over `spent`, an earlier record: where it has the same keys in
+/// the same order (every record of one projection does), its keys, map and strings are
+/// kept and only the values overwritten, so reading a record allocates next to nothing.
+/// Any other shape is read afresh. Either way the result equals `record_value(text)`.
+pub fn record_value_over(text: &str, spent: Value) -> Option<Value> {
+    if let Value::Object(mut fields) = spent
+        && overwrite(text, &mut fields)
+    {
+        return Some(Value::Object(fields));
+    }
+    record_value(text)
+}
+
+/// Overwrites the values of `fields` with those of `text` where both have the same keys in
+/// the same order; `false` (and `fields` half written) otherwise.
+fn overwrite(text: &str, fields: &mut Map<String, Value>) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return false;
+    }
+    let mut at = skip_whitespace(bytes, 1);
+    if bytes.get(at) == Some(&b'}') {
+        return fields.is_empty() && skip_whitespace(bytes, at + 1) == bytes.len();
+    }
+    let mut slots = fields.iter_mut();
+    loop {
+        let Some((key, slot)) = slots.next() else {
+            return false;
+        };
+        if bytes.get(at) != Some(&b'"') {
+            return false;
+        }
+        let Some((end, false)) = key_end(bytes, at) else {
+            return false;
+        };
+        if text.get(at + 1..end - 1) != Some(key.as_str()) {
+            return false;
+        }
+        at = skip_whitespace(bytes, end);
+        if bytes.get(at) != Some(&b':') {
+            return false;
+        }
+        at = skip_whitespace(bytes, at + 1);
+        let Some(end) = value_end(bytes, at) else {
+            return false;
+        };
+        match (plain_scalar(&bytes[at..end]), &mut *slot) {
+            (Some(b"true"), _) => *slot = Value::Bool(true),
+            (Some(b"false"), _) => *slot = Value::Bool(false),
+            (Some(b"null"), _) => *slot = Value::Null,
+            (Some(_), slot) => {
+                let Some(inner) = text.get(at + 1..end - 1) else {
+                    return false;
+                };
+                match slot {
+                    Value::String(old) => {
+                        old.clear();
+                        old.push_str(inner);
+                    }
+                    other => *other = Value::String(inner.to_owned()),
+                }
+            }
+            (None, slot) => match serde_json::from_str(&text[at..end]) {
+                Ok(value) => *slot = value,
+                Err(_) => return false,
+            },
+        }
+        at = skip_whitespace(bytes, end);
+        match bytes.get(at) {
+            Some(b',') => at = skip_whitespace(bytes, at + 1),
+            Some(b'}') => {
+                return slots.next().is_none() && skip_whitespace(bytes, at + 1) == bytes.len();
+            }
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-pub use fast::{Kept, record_value, walk_records};
+pub use fast::{Kept, record_value, record_value_over, walk_records};
 use fast::{fast_texts, fast_values};
 pub use strict::Project;
 use strict::{parse_array_strictly, parse_array_text_strictly};
@@ -299,15 +299,57 @@ mod tests {
             let texts = parse_array_text(body.as_bytes(), &each).unwrap();
             for text in texts.iter() {
                 let strict: Value = serde_json::from_str(text).unwrap();
-                prop_assert_eq!(record_value(text.as_bytes()), strict.is_object().then_some(strict));
+                prop_assert_eq!(record_value(text), strict.is_object().then_some(strict));
             }
             // And any element's own text, whatever it holds.
             let whole = parse_array_text(body.as_bytes(), &Projection::whole()).unwrap();
             for text in whole.iter() {
                 let strict: Value = serde_json::from_str(text).unwrap();
-                prop_assert_eq!(record_value(text.as_bytes()), strict.is_object().then_some(strict));
+                prop_assert_eq!(record_value(text), strict.is_object().then_some(strict));
             }
         }
+
+        #[test]
+        fn a_record_written_over_a_spent_one_reads_as_if_read_afresh(
+            body in records(),
+            spent_body in records(),
+        ) {
+            // Spent values of the same projection (the same keys in turn, mostly), of the
+            // whole records (other keys), and of no object at all.
+            let each = projection(&["status", "name", "port_stat", "junk"]);
+            let mut spent: Vec<Value> = parse_array_text(spent_body.as_bytes(), &each)
+                .unwrap()
+                .iter()
+                .chain(parse_array_text(spent_body.as_bytes(), &Projection::whole()).unwrap().iter())
+                .map(|text| serde_json::from_str(text).unwrap())
+                .collect();
+            spent.push(Value::Null);
+            for (n, text) in parse_array_text(body.as_bytes(), &each).unwrap().iter().enumerate() {
+                let over = spent[n % spent.len()].clone();
+                prop_assert_eq!(record_value_over(text, over), record_value(text));
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_of_the_same_shape_keeps_the_spent_one_s_keys_and_strings() {
+        let spent = record_value(r#"{"name":"AP-1","status":"connected","up":true}"#).unwrap();
+        let key_at = |value: &Value| value.as_object().unwrap().keys().next().unwrap().as_ptr();
+        let name_at = |value: &Value| value["name"].as_str().unwrap().as_ptr();
+        let (key, name) = (key_at(&spent), name_at(&spent));
+        let text = r#"{"name":"AP-2","status":"disconnected","up":null}"#;
+        let read = record_value_over(text, spent).unwrap();
+        assert_eq!(Some(&read), record_value(text).as_ref());
+        assert_eq!((key_at(&read), name_at(&read)), (key, name));
+        // Another shape is read afresh, and still right.
+        let text = r#"{"status":"x","name":"AP-3","up":true}"#;
+        assert_eq!(record_value_over(text, read), record_value(text));
+        let text = r#"{"name":"AP-4","status":"x"}"#;
+        let spent = record_value(r#"{"name":"AP-1","status":"connected","up":true}"#).unwrap();
+        assert_eq!(record_value_over(text, spent), record_value(text));
+        let spent = record_value(r#"{"name":"AP-1"}"#).unwrap();
+        let text = r#"{"name":"AP-4","name":"AP-5"}"#;
+        assert_eq!(record_value_over(text, spent), record_value(text));
     }
 
     proptest::proptest! {
