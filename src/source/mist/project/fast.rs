@@ -322,51 +322,19 @@ pub(super) fn fast_texts<'b, const N: usize>(
 /// A record's projected text (as [`fast_texts`] writes it: one object, compact) read back
 /// into a value, its plain scalars without a deserializer and its map sized once. `None`
 /// where the text is not one object as far as this walk checks: `serde_json` then reads it.
-/// The text is already known to be UTF-8, so keys and plain strings are copied as they are:
-/// every slice starts and ends at a quote, which is always a character boundary.
 pub fn record_value(text: &str) -> Option<Value> {
-    let bytes = text.as_bytes();
-    if bytes.first() != Some(&b'{') {
-        return None;
-    }
     let mut fields = Map::with_capacity(8);
-    let mut at = skip_whitespace(bytes, 1);
-    if bytes.get(at) == Some(&b'}') {
-        return (skip_whitespace(bytes, at + 1) == bytes.len()).then_some(Value::Object(fields));
-    }
-    loop {
-        if bytes.get(at) != Some(&b'"') {
-            return None;
-        }
-        let (end, escaped) = key_end(bytes, at)?;
+    each_member(text, |key, escaped, value| {
         let key = if escaped {
-            serde_json::from_str(text.get(at..end)?).ok()?
+            serde_json::from_str(key).ok()?
         } else {
-            text.get(at + 1..end - 1)?.to_owned()
-        };
-        at = skip_whitespace(bytes, end);
-        if bytes.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_whitespace(bytes, at + 1);
-        let end = value_end(bytes, at)?;
-        let value = match plain_scalar(&bytes[at..end]) {
-            Some(b"true") => Value::Bool(true),
-            Some(b"false") => Value::Bool(false),
-            Some(b"null") => Value::Null,
-            Some(_) => Value::String(text.get(at + 1..end - 1)?.to_owned()),
-            None => serde_json::from_str(text.get(at..end)?).ok()?,
+            key.get(1..key.len() - 1)?.to_owned()
         };
         // A repeated key: the last one wins, as in serde_json's own maps.
-        fields.insert(key, value);
-        at = skip_whitespace(bytes, end);
-        match bytes.get(at)? {
-            b',' => at = skip_whitespace(bytes, at + 1),
-            b'}' => break,
-            _ => return None,
-        }
-    }
-    (skip_whitespace(bytes, at + 1) == bytes.len()).then_some(Value::Object(fields))
+        fields.insert(key, member_value(value)?);
+        Some(())
+    })?;
+    Some(Value::Object(fields))
 }
 
 /// [`record_value`] written over `spent`, an earlier record: where it has the same keys in
@@ -385,66 +353,73 @@ pub fn record_value_over(text: &str, spent: Value) -> Option<Value> {
 /// Overwrites the values of `fields` with those of `text` where both have the same keys in
 /// the same order; `false` (and `fields` half written) otherwise.
 fn overwrite(text: &str, fields: &mut Map<String, Value>) -> bool {
+    let mut slots = fields.iter_mut();
+    let walked = each_member(text, |key, escaped, value| {
+        let (known, slot) = slots.next()?;
+        if escaped || key.get(1..key.len() - 1)? != known {
+            return None;
+        }
+        match (value.as_bytes(), slot) {
+            // A plain string over a string: its buffer is kept.
+            ([b'"', .., b'"'], Value::String(old)) if plain_scalar(value.as_bytes()).is_some() => {
+                old.clear();
+                old.push_str(value.get(1..value.len() - 1)?);
+            }
+            (_, slot) => *slot = member_value(value)?,
+        }
+        Some(())
+    });
+    walked.is_some() && slots.next().is_none()
+}
+
+/// Walks the members of `text`, one object as [`fast_texts`] writes it, handing each key's
+/// JSON text (whether it has an escape) and value's JSON text to `on_member`. `None` where
+/// `text` is not one object as far as this walk checks, or `on_member` refuses a member.
+/// The text is already known to be UTF-8, so every piece is sliced from it as it is: each
+/// starts and ends at an ASCII byte, always a character boundary.
+fn each_member<'t>(
+    text: &'t str,
+    mut on_member: impl FnMut(&'t str, bool, &'t str) -> Option<()>,
+) -> Option<()> {
     let bytes = text.as_bytes();
     if bytes.first() != Some(&b'{') {
-        return false;
+        return None;
     }
     let mut at = skip_whitespace(bytes, 1);
-    if bytes.get(at) == Some(&b'}') {
-        return fields.is_empty() && skip_whitespace(bytes, at + 1) == bytes.len();
-    }
-    let mut slots = fields.iter_mut();
-    loop {
-        let Some((key, slot)) = slots.next() else {
-            return false;
-        };
-        if bytes.get(at) != Some(&b'"') {
-            return false;
-        }
-        let Some((end, false)) = key_end(bytes, at) else {
-            return false;
-        };
-        if text.get(at + 1..end - 1) != Some(key.as_str()) {
-            return false;
-        }
-        at = skip_whitespace(bytes, end);
-        if bytes.get(at) != Some(&b':') {
-            return false;
-        }
-        at = skip_whitespace(bytes, at + 1);
-        let Some(end) = value_end(bytes, at) else {
-            return false;
-        };
-        match (plain_scalar(&bytes[at..end]), &mut *slot) {
-            (Some(b"true"), _) => *slot = Value::Bool(true),
-            (Some(b"false"), _) => *slot = Value::Bool(false),
-            (Some(b"null"), _) => *slot = Value::Null,
-            (Some(_), slot) => {
-                let Some(inner) = text.get(at + 1..end - 1) else {
-                    return false;
-                };
-                match slot {
-                    Value::String(old) => {
-                        old.clear();
-                        old.push_str(inner);
-                    }
-                    other => *other = Value::String(inner.to_owned()),
-                }
+    if bytes.get(at) != Some(&b'}') {
+        loop {
+            if bytes.get(at) != Some(&b'"') {
+                return None;
             }
-            (None, slot) => match serde_json::from_str(&text[at..end]) {
-                Ok(value) => *slot = value,
-                Err(_) => return false,
-            },
-        }
-        at = skip_whitespace(bytes, end);
-        match bytes.get(at) {
-            Some(b',') => at = skip_whitespace(bytes, at + 1),
-            Some(b'}') => {
-                return slots.next().is_none() && skip_whitespace(bytes, at + 1) == bytes.len();
+            let (key_end, escaped) = key_end(bytes, at)?;
+            let key = text.get(at..key_end)?;
+            at = skip_whitespace(bytes, key_end);
+            if bytes.get(at) != Some(&b':') {
+                return None;
             }
-            _ => return false,
+            at = skip_whitespace(bytes, at + 1);
+            let end = value_end(bytes, at)?;
+            on_member(key, escaped, text.get(at..end)?)?;
+            at = skip_whitespace(bytes, end);
+            match bytes.get(at)? {
+                b',' => at = skip_whitespace(bytes, at + 1),
+                b'}' => break,
+                _ => return None,
+            }
         }
     }
+    (skip_whitespace(bytes, at + 1) == bytes.len()).then_some(())
+}
+
+/// A member's value from its JSON text: plain scalars directly, the rest by `serde_json`.
+fn member_value(value: &str) -> Option<Value> {
+    Some(match plain_scalar(value.as_bytes()) {
+        Some(b"true") => Value::Bool(true),
+        Some(b"false") => Value::Bool(false),
+        Some(b"null") => Value::Null,
+        Some(_) => Value::String(value.get(1..value.len() - 1)?.to_owned()),
+        None => serde_json::from_str(value).ok()?,
+    })
 }
 
 #[cfg(test)]
