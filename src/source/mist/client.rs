@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::body::Body;
 use super::error::MistError;
 use super::host::BaseUrl;
-use super::project::{Projection, parse_array};
+use super::project::{Projection, parse_array, parse_devices};
 use super::token::ApiToken;
 
 /// At most this many retries after a 429, as the Mist SDK does.
@@ -113,7 +113,21 @@ impl RawResponse {
     /// The body as a JSON array of records, each parsed into `each` only (see
     /// [`super::project`]).
     pub fn projected_array(&self, each: &Projection) -> Result<Vec<Value>, MistError> {
-        parse_array(&self.body, each).map_err(|e| match e.classify() {
+        self.projected_with(parse_array, each)
+    }
+
+    /// [`Self::projected_array`] of device records, written over this thread's spent
+    /// device values (see [`super::project::spent`]).
+    pub fn projected_devices(&self, each: &Projection) -> Result<Vec<Value>, MistError> {
+        self.projected_with(parse_devices, each)
+    }
+
+    fn projected_with(
+        &self,
+        parse: fn(&[u8], &Projection) -> Result<Vec<Value>, serde_json::Error>,
+        each: &Projection,
+    ) -> Result<Vec<Value>, MistError> {
+        parse(&self.body, each).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => MistError::Shape {
                 path: self.path.clone(),
                 expected: "a JSON array",

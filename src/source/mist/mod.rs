@@ -284,5 +284,6 @@ fn list_sites(client: &MistClient, options: &FetchOptions) -> Result<Vec<Value>,
         },
         options.concurrency,
         each.as_ref(),
+        false,
     )
 }

@@ -8,7 +8,6 @@
 //! the projection, not the organisation; without one, the records' own text.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -25,7 +24,7 @@ use super::ordered::ordered_map;
 use super::pagination::{List, Paging, for_each_page, map_pages};
 use super::project::{
     Projection, Texts, parse_array_text, parse_array_text_capturing, record_value,
-    record_value_over,
+    record_value_over, spent,
 };
 
 /// Fetches the two org-wide lists and hands over every site of `sites`.
@@ -108,7 +107,7 @@ pub(super) fn fetch<P: Send>(
                     };
                     site_outcome(index, site, devices).map(|mut site| {
                         let prepared = prepare(&mut site);
-                        keep_devices(site);
+                        spent::keep_site_devices(site);
                         prepared
                     })
                 })
@@ -121,29 +120,6 @@ pub(super) fn fetch<P: Send>(
 
 /// Sites a builder takes at a time once the lists are in.
 const SITES_PER_BUILD: usize = 16;
-
-thread_local! {
-    /// Device values of sites this thread has built, for the next sites' records to be
-    /// written over (`record_value_over`) instead of allocated and freed a key at a time.
-    static SPENT_DEVICES: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
-}
-
-/// At most this many spent device values are kept a thread: the largest usual site.
-const MAX_SPENT_DEVICES: usize = 1024;
-
-/// Keeps what is left of a built site's devices for [`site_devices`] on this thread.
-fn keep_devices(site: Value) {
-    let Value::Object(mut site) = site else {
-        return;
-    };
-    let Some(Value::Array(devices)) = site.get_mut("devices").map(Value::take) else {
-        return;
-    };
-    SPENT_DEVICES.with_borrow_mut(|spent| {
-        let room = MAX_SPENT_DEVICES.saturating_sub(spent.len());
-        spent.extend(devices.into_iter().take(room));
-    });
-}
 
 /// A site's devices: its device stats parsed, then its inventory devices missing from them.
 fn site_devices(
@@ -162,7 +138,7 @@ fn site_devices(
                     n + 1
                 )
             })?;
-        let device = match SPENT_DEVICES.with_borrow_mut(Vec::pop).map_or_else(
+        let device = match spent::take().map_or_else(
             || record_value(text),
             |spent| record_value_over(text, spent),
         ) {

@@ -305,15 +305,18 @@ pub fn for_each_page<T: Send>(
 }
 
 /// Every item of a list whose pages are JSON arrays, in order; each item parsed into
-/// `each` only, when given.
+/// `each` only, when given. Items that are `devices` are written over the thread's spent
+/// device values where they can be (see [`super::project::spent`]).
 pub fn collect_all(
     client: &MistClient,
     list: List<'_>,
     concurrency: usize,
     each: Option<&Projection>,
+    devices: bool,
 ) -> Result<Vec<serde_json::Value>, MistError> {
     let pages = map_pages(client, list, concurrency, &|response| {
         let page = match each {
+            Some(each) if devices => response.projected_devices(each)?,
             Some(each) => response.projected_array(each)?,
             None => response.json_array()?,
         };

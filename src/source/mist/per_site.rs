@@ -10,6 +10,7 @@ use super::document::{SiteFailure, site_id, site_outcome};
 use super::error::MistError;
 use super::ordered::ordered_map;
 use super::pagination::{List, collect_all};
+use super::project::spent;
 
 /// Fetches the devices of every site of `sites`.
 pub(super) fn fetch<P: Send>(
@@ -46,8 +47,11 @@ pub(super) fn fetch<P: Send>(
                     error.to_string()
                 }),
             };
-            site_outcome(index, take_site(&sites[index]), devices)
-                .map(|mut site| prepare(&mut site))
+            site_outcome(index, take_site(&sites[index]), devices).map(|mut site| {
+                let prepared = prepare(&mut site);
+                spent::keep_site_devices(site);
+                prepared
+            })
         },
         |_, outcome| on_site(outcome),
     );
@@ -63,7 +67,7 @@ fn take_site(slot: &Mutex<Value>) -> Value {
 }
 
 /// Device stats of one site, every type, every page, each device parsed into the
-/// projection when there is one.
+/// projection when there is one, over the device values of the sites this thread built.
 fn site_devices(
     client: &MistClient,
     site_id: &str,
@@ -79,5 +83,6 @@ fn site_devices(
         // Sites are already fetched side by side; a site's pages come one at a time.
         1,
         options.devices.as_deref(),
+        true,
     )
 }

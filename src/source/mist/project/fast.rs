@@ -222,23 +222,36 @@ fn parse_slice<'de, S: DeserializeSeed<'de>>(text: &'de [u8], seed: S) -> Option
 }
 
 /// [`parse_array`] on the fast path; `None` to take the strict one.
-pub(super) fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> {
+/// With `reuse`, records are written over this thread's spent device values
+/// ([`super::spent`]) where those have the kept keys in the same order.
+pub(super) fn fast_values(body: &[u8], each: &Projection, reuse: bool) -> Option<Vec<Value>> {
     if each.whole {
         return None;
     }
     let mut items = Vec::new();
     walk_array(body, each, |element, kept| {
         let item = if element.first() == Some(&b'{') {
-            let mut fields = Map::with_capacity(kept.len());
-            for field in kept {
-                let value = match plain_scalar(field.value) {
-                    Some(text) => plain_value(text)?,
-                    None => parse_slice(field.value, Project(field.below))?,
-                };
-                // A repeated key: the last one wins, as in serde_json's own maps.
-                fields.insert(field.key.to_owned(), value);
+            let spent = if reuse { super::spent::take() } else { None };
+            match spent {
+                Some(Value::Object(mut fields)) if same_keys(&fields, kept) => {
+                    for (slot, field) in fields.values_mut().zip(kept) {
+                        write_kept(slot, field)?;
+                    }
+                    Value::Object(fields)
+                }
+                _ => {
+                    let mut fields = Map::with_capacity(kept.len());
+                    for field in kept {
+                        let value = match plain_scalar(field.value) {
+                            Some(text) => plain_value(text)?,
+                            None => parse_slice(field.value, Project(field.below))?,
+                        };
+                        // A repeated key: the last one wins, as in serde_json's own maps.
+                        fields.insert(field.key.to_owned(), value);
+                    }
+                    Value::Object(fields)
+                }
             }
-            Value::Object(fields)
         } else {
             parse_slice(element, Project(each))?
         };
@@ -246,6 +259,27 @@ pub(super) fn fast_values(body: &[u8], each: &Projection) -> Option<Vec<Value>> 
         Some(())
     })?;
     Some(items)
+}
+
+/// Whether `fields` has exactly the keys of `kept`, in the same order (then `kept` has no
+/// repeated key, as a map's keys are distinct).
+fn same_keys(fields: &Map<String, Value>, kept: &[Kept<'_, '_>]) -> bool {
+    fields.len() == kept.len() && fields.keys().zip(kept).all(|(key, field)| key == field.key)
+}
+
+/// Writes a kept field's value over `slot`, keeping the buffer of a string written over a
+/// string.
+fn write_kept(slot: &mut Value, field: &Kept<'_, '_>) -> Option<()> {
+    match (plain_scalar(field.value), slot) {
+        (Some([b'"', inner @ .., b'"']), Value::String(old)) => {
+            let inner = std::str::from_utf8(inner).ok()?;
+            old.clear();
+            old.push_str(inner);
+        }
+        (Some(text), slot) => *slot = plain_value(text)?,
+        (None, slot) => *slot = parse_slice(field.value, Project(field.below))?,
+    }
+    Some(())
 }
 
 /// [`parse_array_text`] on the fast path; `None` to take the strict one.

@@ -14,6 +14,7 @@
 //! error with its line and column.
 
 mod fast;
+pub mod spent;
 mod strict;
 
 use std::borrow::Cow;
@@ -67,7 +68,16 @@ impl Projection {
 
 /// Parses `body`, a JSON array, into its elements projected by `each`.
 pub fn parse_array(body: &[u8], each: &Projection) -> Result<Vec<Value>, serde_json::Error> {
-    match fast_values(body, each) {
+    match fast_values(body, each, false) {
+        Some(items) => Ok(items),
+        None => parse_array_strictly(body, each),
+    }
+}
+
+/// [`parse_array`] of device records, written over this thread's [`spent`] device values
+/// where they have the same keys in the same order; the values are the same either way.
+pub fn parse_devices(body: &[u8], each: &Projection) -> Result<Vec<Value>, serde_json::Error> {
+    match fast_values(body, each, true) {
         Some(items) => Ok(items),
         None => parse_array_strictly(body, each),
     }
@@ -285,10 +295,27 @@ mod tests {
             each.keys.push(("radio_stat".to_owned(), Projection::whole()));
             let body = body.as_bytes();
             let strict = parse_array_strictly(body, &each).unwrap();
-            prop_assert_eq!(fast_values(body, &each), Some(strict));
+            prop_assert_eq!(fast_values(body, &each, false), Some(strict));
             let strict_text = parse_array_text_strictly(body, &each).unwrap();
             let fast_text = fast_texts(body, &each, []).map(|(texts, _)| texts);
             prop_assert_eq!(fast_text, Some(strict_text));
+        }
+
+        #[test]
+        fn devices_written_over_spent_ones_are_what_a_fresh_parse_gives(
+            body in records(),
+            spent_body in records(),
+        ) {
+            // Spent values of the same projection (the same keys in turn, mostly), of
+            // whole records (other keys), and of no object at all.
+            let each = projection(&["status", "name", "port_stat", "junk"]);
+            let mut devices = parse_array(spent_body.as_bytes(), &each).unwrap();
+            devices.extend(parse_array(spent_body.as_bytes(), &Projection::whole()).unwrap());
+            devices.push(Value::Null);
+            spent::keep_site_devices(json!({ "devices": devices }));
+            let fresh = parse_array(body.as_bytes(), &each).unwrap();
+            prop_assert_eq!(parse_devices(body.as_bytes(), &each).unwrap(), fresh);
+            while spent::take().is_some() {}
         }
     }
 
@@ -329,6 +356,22 @@ mod tests {
                 prop_assert_eq!(record_value_over(text, over), record_value(text));
             }
         }
+    }
+
+    #[test]
+    fn a_device_page_reuses_the_spent_devices_keys_and_strings() {
+        let each = projection(&["name", "status"]);
+        let spent = parse_array(br#"[{"name":"AP-1","status":"connected"}]"#, &each).unwrap();
+        let name_at = spent[0]["name"].as_str().unwrap().as_ptr();
+        // Built by hand: `json!` would copy the devices into new strings.
+        let mut site = serde_json::Map::new();
+        site.insert("devices".to_owned(), Value::Array(spent));
+        spent::keep_site_devices(Value::Object(site));
+        let body = br#"[{"name":"AP-2","x":1,"status":"disconnected"}]"#;
+        let read = parse_devices(body, &each).unwrap();
+        assert_eq!(read, parse_array(body, &each).unwrap());
+        assert_eq!(read[0]["name"].as_str().unwrap().as_ptr(), name_at);
+        assert_eq!(spent::take(), None);
     }
 
     #[test]
@@ -383,7 +426,7 @@ mod tests {
         // Skipped strings are not decoded, by either path.
         let body = b"[{\"status\":\"up\",\"name\":\"caf\xe9\",\"radio\":[\"\xff\"]}]";
         let strict = parse_array_strictly(body, &each).unwrap();
-        assert_eq!(fast_values(body, &each), Some(strict));
+        assert_eq!(fast_values(body, &each, false), Some(strict));
         assert_eq!(
             parse_array_text(body, &each).unwrap(),
             parse_array_text_strictly(body, &each).unwrap()
@@ -391,7 +434,7 @@ mod tests {
         // A key that is not UTF-8 is skipped on the fast path (`serde_json` refuses it).
         let body = b"[{\"na\xffme\":1,\"status\":\"up\"}]";
         assert_eq!(
-            fast_values(body, &each),
+            fast_values(body, &each, false),
             Some(vec![json!({"status": "up"})])
         );
         // Kept values are checked by both.
@@ -400,7 +443,7 @@ mod tests {
             b"[{\"status\":{\"a\":\"\xc3\"}}]",
         ] {
             assert!(parse_array_strictly(body, &each).is_err());
-            assert!(fast_values(body, &each).is_none());
+            assert!(fast_values(body, &each, false).is_none());
             assert!(fast_texts(body, &each, ["status"]).is_none());
             assert!(parse_array_text(body, &each).is_err());
         }
@@ -444,7 +487,7 @@ mod tests {
             br#"[{"status":"\q"}]"#,
             b"[{\"status\":\"\xff\"}]",
         ] {
-            assert!(fast_values(body, &each).is_none());
+            assert!(fast_values(body, &each, false).is_none());
             let error = parse_array(body, &each).unwrap_err();
             assert!(error.line() >= 1 && error.column() >= 1, "{error}");
             assert!(parse_array_text(body, &each).is_err());
