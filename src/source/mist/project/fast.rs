@@ -2,6 +2,7 @@
 //! by finding where they end, kept plain scalars copied as they are.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
@@ -99,32 +100,47 @@ fn object_fields<'b, 'p>(
     keys: &KeyIndex<'p>,
     kept: &mut Vec<Kept<'b, 'p>>,
 ) -> Option<usize> {
-    let mut at = skip_whitespace(body, at + 1);
-    if body.get(at) == Some(&b'}') {
-        return Some(at + 1);
-    }
-    loop {
-        if body.get(at) != Some(&b'"') {
-            return None;
-        }
-        let (end, escaped) = key_end(body, at)?;
-        let key = &body[at..end];
-        at = skip_whitespace(body, end);
-        if body.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_whitespace(body, at + 1);
-        let end = value_end(body, at)?;
-        if let Some((key, below)) = keys.find(key, escaped)? {
+    object_members(body, at, |key, escaped, value| {
+        if let Some((key, below)) = keys.find(&body[key], escaped)? {
             kept.push(Kept {
                 key,
                 below,
-                value: &body[at..end],
+                value: &body[value],
             });
         }
-        at = skip_whitespace(body, end);
-        match body.get(at)? {
-            b',' => at = skip_whitespace(body, at + 1),
+        Some(())
+    })
+}
+
+/// Walks the object whose `{` is at `at`, handing `on_member` each member's key (its JSON
+/// text, quotes included, and whether it has an escape) and value, as places in `bytes`;
+/// where the object ends. `None` where it is not one object as far as [`crate::source::mist::scan`]
+/// checks, or `on_member` refuses a member.
+fn object_members(
+    bytes: &[u8],
+    at: usize,
+    mut on_member: impl FnMut(Range<usize>, bool, Range<usize>) -> Option<()>,
+) -> Option<usize> {
+    let mut at = skip_whitespace(bytes, at + 1);
+    if bytes.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, escaped) = key_end(bytes, at)?;
+        let key = at..key_end;
+        at = skip_whitespace(bytes, key_end);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+        let end = value_end(bytes, at)?;
+        on_member(key, escaped, at..end)?;
+        at = skip_whitespace(bytes, end);
+        match bytes.get(at)? {
+            b',' => at = skip_whitespace(bytes, at + 1),
             b'}' => return Some(at + 1),
             _ => return None,
         }
@@ -419,30 +435,10 @@ fn each_member<'t>(
     if bytes.first() != Some(&b'{') {
         return None;
     }
-    let mut at = skip_whitespace(bytes, 1);
-    if bytes.get(at) != Some(&b'}') {
-        loop {
-            if bytes.get(at) != Some(&b'"') {
-                return None;
-            }
-            let (key_end, escaped) = key_end(bytes, at)?;
-            let key = text.get(at..key_end)?;
-            at = skip_whitespace(bytes, key_end);
-            if bytes.get(at) != Some(&b':') {
-                return None;
-            }
-            at = skip_whitespace(bytes, at + 1);
-            let end = value_end(bytes, at)?;
-            on_member(key, escaped, text.get(at..end)?)?;
-            at = skip_whitespace(bytes, end);
-            match bytes.get(at)? {
-                b',' => at = skip_whitespace(bytes, at + 1),
-                b'}' => break,
-                _ => return None,
-            }
-        }
-    }
-    (skip_whitespace(bytes, at + 1) == bytes.len()).then_some(())
+    let end = object_members(bytes, 0, |key, escaped, value| {
+        on_member(text.get(key)?, escaped, text.get(value)?)
+    })?;
+    (skip_whitespace(bytes, end) == bytes.len()).then_some(())
 }
 
 /// A member's value from its JSON text: plain scalars directly, the rest by `serde_json`.
